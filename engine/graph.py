@@ -1,0 +1,419 @@
+"""The network as a graph: nodes, edges, groups, edit methods and change notifications.
+
+The Graph is the only model (DESIGN.md rule 1). Every edit is a small public method with an
+exact inverse so an undo stack can be built on them:
+
+    add_node      <-> remove_node   (remove_node returns the edges it took away)
+    connect       <-> disconnect
+    set_param     <-> set_param     (returns the old value; MISSING restores "unset")
+    rename        <-> rename        (returns the old name)
+    group         <-> ungroup       (ungroup returns what group() needs to redo it)
+    set_parent    <-> set_parent    (returns the old parent)
+
+Groups are nodes of kind "Group" whose members point at them through ``parent``; edges
+always join leaf nodes, so validation and the builder see straight through groups.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP_KIND = "Group"
+
+
+class GraphEditError(ValueError):
+    """An edit that would break the graph's invariants (unknown id, taken port, ...)."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == GROUP_KIND
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "kind": self.kind, "name": self.name,
+                                "params": copy.deepcopy(self.params)}
+        if self.parent is not None:
+            data["parent"] = self.parent
+        return data
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    src: str
+    dst: str
+    dst_port: int = 0
+    src_port: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"src": self.src, "src_port": self.src_port,
+                "dst": self.dst, "dst_port": self.dst_port}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One notification. ``what`` is one of: node_added, node_removed, edge_added,
+    edge_removed, param_changed, renamed, parent_changed, reset."""
+
+    what: str
+    node_id: str | None = None
+    edge: Edge | None = None
+    key: str | None = None
+
+
+class Event:
+    """A tiny Qt-free signal: the designer subscribes, the engine emits."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Callable[[Change], None]] = []
+
+    def subscribe(self, handler: Callable[[Change], None]) -> None:
+        self._handlers.append(handler)
+
+    def unsubscribe(self, handler: Callable[[Change], None]) -> None:
+        self._handlers.remove(handler)
+
+    def emit(self, change: Change) -> None:
+        for handler in list(self._handlers):
+            handler(change)
+
+
+_ID_NUMBER = re.compile(r"^n(\d+)$")
+
+
+class Graph:
+    def __init__(self) -> None:
+        self._nodes: dict[str, Node] = {}
+        self._edges: set[Edge] = set()
+        self._in: dict[str, dict[int, Edge]] = {}
+        self._out: dict[str, set[Edge]] = {}
+        self._next_id = 1
+        self.changed = Event()
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """Read-only view by convention: mutate only through the edit methods."""
+        return self._nodes
+
+    @property
+    def edges(self) -> list[Edge]:
+        return sorted(self._edges)
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise GraphEditError(f"there is no node with id {node_id!r}") from None
+
+    def by_name(self, name: str) -> Node:
+        for node in self._nodes.values():
+            if node.name == name:
+                return node
+        raise GraphEditError(f"there is no node named {name!r}")
+
+    def inputs_of(self, node_id: str) -> list[Edge]:
+        """Edges into a node, ordered by input port."""
+        ports = self._in.get(node_id, {})
+        return [ports[p] for p in sorted(ports)]
+
+    def outputs_of(self, node_id: str) -> list[Edge]:
+        return sorted(self._out.get(node_id, ()))
+
+    def predecessors(self, node_id: str) -> list[str]:
+        return [e.src for e in self.inputs_of(node_id)]
+
+    def successors(self, node_id: str) -> list[str]:
+        return sorted({e.dst for e in self._out.get(node_id, ())})
+
+    def children(self, group_id: str | None) -> list[Node]:
+        """Direct members of a group (None: the top level)."""
+        return [n for n in self._nodes.values() if n.parent == group_id]
+
+    def members(self, group_id: str) -> list[Node]:
+        """All leaf nodes inside a group, however deeply nested."""
+        out: list[Node] = []
+        for child in self.children(group_id):
+            out.extend(self.members(child.id) if child.is_group else [child])
+        return out
+
+    def leaves(self) -> list[Node]:
+        """Every node that computes something (groups are only containers)."""
+        return [n for n in self._nodes.values() if not n.is_group]
+
+    def ancestors_of(self, node_id: str) -> list[str]:
+        """The chain of groups holding a node, innermost first."""
+        chain = []
+        parent = self.node(node_id).parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self._nodes[parent].parent
+        return chain
+
+    def free_port(self, node_id: str) -> int:
+        ports = self._in.get(node_id, {})
+        port = 0
+        while port in ports:
+            port += 1
+        return port
+
+    def new_id(self) -> str:
+        while f"n{self._next_id}" in self._nodes:
+            self._next_id += 1
+        node_id = f"n{self._next_id}"
+        self._next_id += 1
+        return node_id
+
+    def unique_name(self, base: str) -> str:
+        taken = {n.name for n in self._nodes.values()}
+        if base not in taken:
+            return base
+        stem = re.sub(r"_\d+$", "", base)
+        i = 1
+        while f"{stem}_{i}" in taken:
+            i += 1
+        return f"{stem}_{i}"
+
+    # ------------------------------------------------------------------ edits
+    def add_node(self, kind: str | Node, name: str | None = None,
+                 params: dict[str, Any] | None = None, node_id: str | None = None,
+                 parent: str | None = None) -> Node:
+        """Add a node (or re-add a Node object, e.g. to undo remove_node)."""
+        if isinstance(kind, Node):
+            node = copy.deepcopy(kind)
+        else:
+            node = Node(id=node_id or self.new_id(), kind=kind,
+                        name=name or self.unique_name(kind.lower()),
+                        params=dict(params or {}), parent=parent)
+        if node.id in self._nodes:
+            raise GraphEditError(f"node id {node.id!r} is already used by "
+                                 f"{self._nodes[node.id].name!r}")
+        if node.parent is not None and not self._is_group(node.parent):
+            raise GraphEditError(f"{node.parent!r} is not a group")
+        self._nodes[node.id] = node
+        match = _ID_NUMBER.match(node.id)
+        if match:
+            self._next_id = max(self._next_id, int(match.group(1)) + 1)
+        self.changed.emit(Change("node_added", node.id))
+        return node
+
+    def remove_node(self, node_id: str) -> list[Edge]:
+        """Remove a node and its edges; returns the edges so undo can restore them."""
+        node = self.node(node_id)
+        if node.is_group and self.children(node_id):
+            raise GraphEditError(f"group {node.name!r} still has members: ungroup it or "
+                                 "remove its members first")
+        removed = self.inputs_of(node_id) + self.outputs_of(node_id)
+        for edge in removed:
+            self.disconnect(edge)
+        del self._nodes[node_id]
+        self.changed.emit(Change("node_removed", node_id))
+        return removed
+
+    def connect(self, src: str | Edge, dst: str | None = None, dst_port: int | None = None,
+                src_port: int = 0) -> Edge:
+        """Join src's output to one of dst's input ports (the first free one by default).
+        Cycles are allowed here: analyze() reports them."""
+        if isinstance(src, Edge):
+            edge = src
+        else:
+            if dst is None:
+                raise GraphEditError("connect needs a destination node")
+            port = self.free_port(dst) if dst_port is None else dst_port
+            edge = Edge(src=src, dst=dst, dst_port=port, src_port=src_port)
+        for end in (edge.src, edge.dst):
+            if self.node(end).is_group:
+                raise GraphEditError(f"{self._nodes[end].name!r} is a group: connect to "
+                                     "the blocks inside it")
+        if edge.src == edge.dst:
+            raise GraphEditError(f"{self._nodes[edge.src].name!r} cannot feed itself")
+        taken = self._in.get(edge.dst, {}).get(edge.dst_port)
+        if taken is not None:
+            raise GraphEditError(
+                f"input {edge.dst_port} of {self._nodes[edge.dst].name!r} is already fed by "
+                f"{self._nodes[taken.src].name!r}: disconnect it first")
+        self._edges.add(edge)
+        self._in.setdefault(edge.dst, {})[edge.dst_port] = edge
+        self._out.setdefault(edge.src, set()).add(edge)
+        self.changed.emit(Change("edge_added", edge.dst, edge=edge))
+        return edge
+
+    def disconnect(self, edge: Edge) -> Edge:
+        if edge not in self._edges:
+            raise GraphEditError(f"there is no connection {edge}")
+        self._edges.discard(edge)
+        del self._in[edge.dst][edge.dst_port]
+        self._out[edge.src].discard(edge)
+        self.changed.emit(Change("edge_removed", edge.dst, edge=edge))
+        return edge
+
+    def set_param(self, node_id: str, key: str, value: Any) -> Any:
+        """Set (or, with MISSING, unset) one parameter; returns the previous value."""
+        node = self.node(node_id)
+        old = node.params.get(key, MISSING)
+        if value is MISSING:
+            node.params.pop(key, None)
+        else:
+            node.params[key] = copy.deepcopy(value)
+        self.changed.emit(Change("param_changed", node_id, key=key))
+        return old
+
+    def rename(self, node_id: str, name: str) -> str:
+        node = self.node(node_id)
+        name = name.strip()
+        if not name:
+            raise GraphEditError(f"{node.name!r}: a name cannot be empty")
+        clash = next((n for n in self._nodes.values() if n.name == name and n.id != node_id),
+                     None)
+        if clash is not None:
+            raise GraphEditError(f"the name {name!r} is already used by another {clash.kind}")
+        old, node.name = node.name, name
+        self.changed.emit(Change("renamed", node_id))
+        return old
+
+    def set_parent(self, node_id: str, parent: str | None) -> str | None:
+        """Move a node into a group (or out to the top level with None)."""
+        node = self.node(node_id)
+        if parent is not None:
+            if not self._is_group(parent):
+                raise GraphEditError(f"{parent!r} is not a group")
+            if parent == node_id or node_id in self.ancestors_of(parent):
+                raise GraphEditError(f"{node.name!r} cannot contain itself")
+        old, node.parent = node.parent, parent
+        self.changed.emit(Change("parent_changed", node_id))
+        return old
+
+    def group(self, node_ids: Iterable[str], name: str | None = None,
+              group_id: str | None = None, params: dict[str, Any] | None = None) -> Node:
+        """Put nodes into a new group placed where they were (their common parent)."""
+        ids = list(dict.fromkeys(node_ids))
+        if not ids:
+            raise GraphEditError("select at least one block to group")
+        parents = {self.node(i).parent for i in ids}
+        if len(parents) != 1:
+            raise GraphEditError("blocks from different groups cannot be grouped together")
+        group = self.add_node(GROUP_KIND, name=name or self.unique_name("group"),
+                              node_id=group_id, parent=parents.pop(), params=params)
+        for node_id in ids:
+            self.set_parent(node_id, group.id)
+        return group
+
+    def ungroup(self, group_id: str) -> tuple[Node, list[str]]:
+        """Dissolve a group; returns (the group node, its former members) for regrouping."""
+        group = self.node(group_id)
+        if not group.is_group:
+            raise GraphEditError(f"{group.name!r} is not a group")
+        snapshot = copy.deepcopy(group)
+        members = [n.id for n in self.children(group_id)]
+        for node_id in members:
+            self.set_parent(node_id, group.parent)
+        self.remove_node(group_id)
+        return snapshot, members
+
+    def regroup(self, snapshot: Node, members: list[str]) -> Node:
+        """The exact inverse of ungroup()."""
+        group = self.add_node(snapshot)
+        for node_id in members:
+            self.set_parent(node_id, group.id)
+        return group
+
+    # ------------------------------------------------------------- invariants
+    def lint(self) -> list[str]:
+        """Invariant violations as sentences; an empty list means the graph is sound."""
+        issues: list[str] = []
+        for key, node in self._nodes.items():
+            if key != node.id:
+                issues.append(f"node stored under {key!r} has id {node.id!r}")
+            if node.parent is not None:
+                if node.parent not in self._nodes:
+                    issues.append(f"{node.name!r} belongs to missing group {node.parent!r}")
+                elif not self._nodes[node.parent].is_group:
+                    issues.append(f"{node.name!r} belongs to {node.parent!r}, not a group")
+        names = [n.name for n in self._nodes.values()]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            issues.append(f"the name {dup!r} is used more than once")
+        ports: dict[tuple[str, int], Edge] = {}
+        for edge in self._edges:
+            for end in (edge.src, edge.dst):
+                if end not in self._nodes:
+                    issues.append(f"edge {edge} dangles: no node {end!r}")
+                elif self._nodes[end].is_group:
+                    issues.append(f"edge {edge} ends on group {end!r}")
+            key = (edge.dst, edge.dst_port)
+            if key in ports:
+                issues.append(f"input {edge.dst_port} of {edge.dst!r} has two edges")
+            ports[key] = edge
+            if self._in.get(edge.dst, {}).get(edge.dst_port) != edge:
+                issues.append(f"edge {edge} missing from the input index")
+            if edge not in self._out.get(edge.src, set()):
+                issues.append(f"edge {edge} missing from the output index")
+        indexed = {e for d in self._in.values() for e in d.values()}
+        if indexed != self._edges:
+            issues.append("the input index holds edges the graph does not")
+        for node in self._nodes.values():
+            seen = set()
+            parent = node.parent
+            while parent is not None and parent in self._nodes:
+                if parent in seen or parent == node.id:
+                    issues.append(f"group membership of {node.name!r} loops")
+                    break
+                seen.add(parent)
+                parent = self._nodes[parent].parent
+        return issues
+
+    # ------------------------------------------------------------ persistence
+    def to_json(self) -> dict[str, Any]:
+        return {"nodes": [n.to_json() for n in self._nodes.values()],
+                "edges": [e.to_json() for e in self.edges]}
+
+    def copy(self) -> Graph:
+        return Graph.from_json(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Graph:
+        """Build from already-validated JSON (project.py checks documents first)."""
+        graph = cls()
+        for item in data.get("nodes", []):
+            node = Node(id=item["id"], kind=item["kind"], name=item["name"],
+                        params=copy.deepcopy(item.get("params", {})),
+                        parent=item.get("parent"))
+            graph._nodes[node.id] = node
+            match = _ID_NUMBER.match(node.id)
+            if match:
+                graph._next_id = max(graph._next_id, int(match.group(1)) + 1)
+        for item in data.get("edges", []):
+            edge = Edge(src=item["src"], dst=item["dst"], dst_port=item.get("dst_port", 0),
+                        src_port=item.get("src_port", 0))
+            graph._edges.add(edge)
+            graph._in.setdefault(edge.dst, {})[edge.dst_port] = edge
+            graph._out.setdefault(edge.src, set()).add(edge)
+        return graph
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return self._nodes == other._nodes and self._edges == other._edges
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _is_group(self, node_id: str) -> bool:
+        return node_id in self._nodes and self._nodes[node_id].is_group

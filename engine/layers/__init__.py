@@ -1,0 +1,25 @@
+"""The layer registry, filled from an explicit list of family modules (no scanning)."""
+
+from __future__ import annotations
+
+from engine.layers import (
+    activation,
+    backbone,
+    conv,
+    dense,
+    io,
+    merge,
+    norm,
+    pool,
+    regularization,
+    reshape,
+)
+from engine.layers.base import LayerKind, Param, Registry, Shape, ShapeError
+
+REGISTRY = Registry()
+for _family in (io, conv, pool, dense, norm, regularization, activation, reshape, merge,
+                backbone):
+    for _kind in _family.KINDS:
+        REGISTRY.register(_kind)
+
+__all__ = ["REGISTRY", "LayerKind", "Param", "Registry", "Shape", "ShapeError"]

@@ -1,0 +1,3 @@
+"""Layer kinds of the activation family (being written)."""
+
+KINDS = ()

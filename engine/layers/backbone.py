@@ -1,0 +1,3 @@
+"""Layer kinds of the backbone family (being written)."""
+
+KINDS = ()

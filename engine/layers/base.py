@@ -1,0 +1,231 @@
+"""What a layer kind is: its parameter schema, shape rule, counts and torch factory.
+
+A kind is one LayerKind value defined in one family module (conv.py, pool.py, ...). Everything
+else — the inspector, palette, summary, builder, exporters and tests — reads the registry.
+torch is imported only inside ``build`` functions, never at module level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+
+# Palette categories, in the lecture's words and in palette order.
+FEATURE_CONV = "Feature extraction: convolution"
+FEATURE_POOL = "Feature extraction: pooling"
+CLASSIFICATION = "Classification: dense"
+NORMALIZATION = "Normalization"
+REGULARIZATION = "Regularization"
+ACTIVATION = "Activation"
+RESHAPE = "Reshape"
+MERGE = "Merge"
+IO = "Input / output"
+BACKBONES = "Backbones"
+CATEGORIES = (IO, FEATURE_CONV, FEATURE_POOL, CLASSIFICATION, NORMALIZATION, REGULARIZATION,
+              ACTIVATION, RESHAPE, MERGE, BACKBONES)
+
+ACTIVATIONS = ("none", "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid",
+               "softmax", "log_softmax")
+INITIALIZERS = ("default", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform")
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule; validate.py turns it into a Problem naming the node."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a kind.
+
+    type: "int", "float", "bool", "choice", "str", "ints" (a list of ints, e.g. a shape),
+    "size" (an int or an [h, w] pair), "padding" ("valid", "same", an int or [h, w]).
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] = ()
+    optional: bool = False  # None is allowed (e.g. AdaptiveAvgPool's output size unset)
+
+    def check(self, value: Any) -> str | None:
+        """Why a value is refused, or None when it fits the schema."""
+        if value is None and self.optional:
+            return None
+        if self.type == "bool":
+            return None if isinstance(value, bool) else "expected true or false"
+        if self.type == "int":
+            return self._check_number(value, integer=True)
+        if self.type == "float":
+            return self._check_number(value, integer=False)
+        if self.type == "choice":
+            if value in self.choices:
+                return None
+            return "expected one of " + ", ".join(repr(c) for c in self.choices)
+        if self.type == "str":
+            return None if isinstance(value, str) else "expected text"
+        if self.type == "ints":
+            if isinstance(value, list | tuple) and value and all(
+                    _is_int(v) and v >= (self.min if self.min is not None else 1)
+                    for v in value):
+                return None
+            return "expected a list of positive integers, e.g. [1, 28, 28]"
+        if self.type == "size":
+            return self._check_pair(value)
+        if self.type == "padding":
+            if value in ("valid", "same"):
+                return None
+            return self._check_pair(value, zero_ok=True, extra="'valid', 'same', ")
+        return f"unknown parameter type {self.type}"
+
+    def _check_number(self, value: Any, integer: bool) -> str | None:
+        ok = _is_int(value) if integer else (isinstance(value, int | float)
+                                             and not isinstance(value, bool)
+                                             and math.isfinite(value))
+        word = "an integer" if integer else "a number"
+        if not ok:
+            return f"expected {word}"
+        if self.min is not None and value < self.min:
+            return f"expected {word} ≥ {_fmt(self.min)}"
+        if self.max is not None and value > self.max:
+            return f"expected {word} ≤ {_fmt(self.max)}"
+        return None
+
+    def _check_pair(self, value: Any, zero_ok: bool = False, extra: str = "") -> str | None:
+        low = 0 if zero_ok else (self.min if self.min is not None else 1)
+        items = value if isinstance(value, list | tuple) else [value]
+        if len(items) in (1, 2) and all(_is_int(v) and v >= low for v in items):
+            return None
+        word = "a non-negative" if low == 0 else "a positive"
+        return f"expected {extra}{word} integer or a pair [h, w]"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+Counts = tuple[int, int]  # (trainable, non-trainable)
+
+# Parameters every kind accepts: how training treats the block (transfer learning).
+COMMON_PARAMS = (
+    Param("lr_mult", "float", 1.0, "Learning-rate multiplier for this block's weights; "
+          "0 freezes it (its weights stay as they are).", min=0.0, max=100.0),
+)
+
+
+def _no_params(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Counts:
+    return (0, 0)
+
+
+def _no_macs(inputs: list[Shape], p: dict[str, Any], out: Shape) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """Everything about one kind of block.
+
+    shape(inputs, params) -> output shape, or raises ShapeError(message, hint).
+    params_count(inputs, params, out) -> (trainable, non-trainable); BatchNorm's running
+        statistics count as non-trainable, as Keras counts them.
+    macs(inputs, params, out) -> multiply-accumulates per sample.
+    build(inputs, params, out) -> a torch.nn.Module (import torch inside).
+    describe(params) -> the key parameters in the lecture's words, e.g. "40 @ 5×5, stride 1".
+    arity: number of inputs; None means two or more (merges), 0 means a source (Input).
+    """
+
+    id: str
+    category: str
+    help: str
+    params: tuple[Param, ...]
+    shape: Callable[[list[Shape], dict[str, Any]], Shape]
+    build: Callable[[list[Shape], dict[str, Any], Shape], Any]
+    params_count: Callable[[list[Shape], dict[str, Any], Shape], Counts] = _no_params
+    macs: Callable[[list[Shape], dict[str, Any], Shape], int] = _no_macs
+    describe: Callable[[dict[str, Any]], str] = field(default=lambda p: "")
+    arity: int | None = 1
+    palette: bool = True  # False for kinds created only by importers
+
+    @property
+    def schema(self) -> tuple[Param, ...]:
+        """The kind's own parameters followed by the ones every kind accepts."""
+        return self.params + COMMON_PARAMS
+
+    def param(self, name: str) -> Param:
+        for p in self.schema:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.id} has no parameter {name!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.schema}
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with the node's own values."""
+        merged = self.defaults()
+        merged.update(params)
+        return merged
+
+    def check_params(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """(parameter name, reason) for each value outside the schema or unknown."""
+        known = {p.name for p in self.schema}
+        errors = [(name, f"{self.id} has no parameter {name!r}; it takes "
+                   + ", ".join(sorted(known)) if known else f"{self.id} takes no parameters")
+                  for name in params if name not in known]
+        for p in self.schema:
+            if p.name in params:
+                reason = p.check(params[p.name])
+                if reason:
+                    errors.append((p.name, f"{reason}. Received: {params[p.name]!r}"))
+        return errors
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._kinds: dict[str, LayerKind] = {}
+
+    def register(self, kind: LayerKind) -> LayerKind:
+        if kind.id in self._kinds:
+            raise ValueError(f"layer kind {kind.id!r} is registered twice")
+        self._kinds[kind.id] = kind
+        return kind
+
+    def get(self, kind_id: str) -> LayerKind:
+        try:
+            return self._kinds[kind_id]
+        except KeyError:
+            raise KeyError(f"unknown layer kind {kind_id!r}") from None
+
+    def __contains__(self, kind_id: object) -> bool:
+        return kind_id in self._kinds
+
+    def __iter__(self):
+        return iter(self._kinds.values())
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def ids(self) -> list[str]:
+        return list(self._kinds)
+
+    def by_category(self) -> dict[str, list[LayerKind]]:
+        grouped: dict[str, list[LayerKind]] = {c: [] for c in CATEGORIES}
+        for kind in self._kinds.values():
+            if kind.palette:
+                grouped.setdefault(kind.category, []).append(kind)
+        return grouped

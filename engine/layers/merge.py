@@ -1,0 +1,3 @@
+"""Layer kinds of the merge family (being written)."""
+
+KINDS = ()

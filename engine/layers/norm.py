@@ -1,0 +1,3 @@
+"""Layer kinds of the norm family (being written)."""
+
+KINDS = ()

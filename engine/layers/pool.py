@@ -1,0 +1,3 @@
+"""Layer kinds of the pool family (being written)."""
+
+KINDS = ()

@@ -1,0 +1,3 @@
+"""Layer kinds of the regularization family (being written)."""
+
+KINDS = ()

@@ -1,0 +1,3 @@
+"""Layer kinds of the reshape family (being written)."""
+
+KINDS = ()

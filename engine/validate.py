@@ -1,0 +1,352 @@
+"""Live validation: every node's output shape, parameter counts, MACs and memory, or a Problem.
+
+Never raises (DESIGN.md rule 4). ``Analysis`` can follow a graph's change notifications and
+recompute only what an edit affects: the edited node, then its consumers for as long as an
+output changes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine.graph import Change, Graph, Node
+from engine.layers import REGISTRY, Shape, ShapeError
+from engine.shapes import fmt_shape, volume
+
+BYTES_PER_VALUE = 4  # float32 activations
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong, where, with the numbers (message) and what to do (hint).
+
+    code: param, unknown_kind, unconnected, extra_input, shape, merge, size, cycle,
+          no_input, no_output, many_inputs, many_outputs.
+    """
+
+    node_id: str | None
+    code: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    node_id: str
+    status: str  # "ok", "problem" or "unknown" (an input upstream has a problem)
+    shape: Shape | None = None
+    input_shapes: tuple[Shape, ...] = ()
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    memory: int = 0  # activation bytes per sample
+    problem: Problem | None = None
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    node_id: str
+    status: str
+    input_shapes: tuple[Shape, ...]
+    output_shapes: tuple[Shape, ...]
+    trainable: int
+    non_trainable: int
+    macs: int
+    memory: int
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+def node_label(node: Node) -> str:
+    return f"{node.kind} '{node.name}'"
+
+
+def _join(node: Node, message: str) -> str:
+    """'Dense 'fc1' expects …' reads as one sentence; other clauses follow a colon."""
+    sep = " " if message.startswith(("expects", "receives", "has ", "takes ")) else ": "
+    return f"{node_label(node)}{sep}{message}"
+
+
+class Analysis:
+    """Results for every node of a graph; with live=True it follows the graph's edits."""
+
+    def __init__(self, graph: Graph, live: bool = False) -> None:
+        self.graph = graph
+        self.results: dict[str, NodeResult] = {}
+        self._order: list[str] = []
+        self._rank: dict[str, int] = {}
+        self._structure_dirty = True
+        self._dirty: set[str] = set(n.id for n in graph.leaves())
+        self._group_cache: dict[str, GroupResult] = {}
+        self._graph_problems: list[Problem] = []
+        self._cyclic: set[str] = set()
+        self.live = live
+        if live:
+            graph.changed.subscribe(self._on_change)
+        self.update()
+
+    def close(self) -> None:
+        if self.live:
+            self.graph.changed.unsubscribe(self._on_change)
+            self.live = False
+
+    # ------------------------------------------------------------ following
+    def _on_change(self, change: Change) -> None:
+        self._group_cache.clear()
+        what = change.what
+        if what in ("edge_added", "edge_removed", "node_added", "node_removed", "reset"):
+            self._structure_dirty = True
+        if what == "node_removed":
+            self.results.pop(change.node_id, None)
+            self._dirty.discard(change.node_id)
+        elif what == "reset":
+            self.results.clear()
+            self._dirty = set(self.graph.nodes)
+        elif change.node_id is not None and change.node_id in self.graph.nodes:
+            if what != "parent_changed":
+                self._dirty.add(change.node_id)
+
+    # ------------------------------------------------------------ computing
+    def update(self) -> set[str]:
+        """Recompute what changed; returns the ids whose results differ from before."""
+        if self._structure_dirty:
+            self._sort()
+        changed: set[str] = set()
+        heap = [(self._rank.get(i, -1), i) for i in self._dirty if i in self.graph.nodes]
+        heapq.heapify(heap)
+        queued = {i for _, i in heap}
+        self._dirty.clear()
+        graph = self.graph
+        while heap:
+            _, node_id = heapq.heappop(heap)
+            queued.discard(node_id)
+            node = graph.nodes[node_id]
+            if node.is_group:
+                continue
+            result = self._compute(node)
+            if self.results.get(node_id) == result:
+                continue
+            self.results[node_id] = result
+            changed.add(node_id)
+            for succ in graph.successors(node_id):
+                if succ not in queued:
+                    queued.add(succ)
+                    heapq.heappush(heap, (self._rank.get(succ, -1), succ))
+        if changed:
+            self._group_cache.clear()
+        self._graph_problems = self._whole_graph_problems()
+        return changed
+
+    def _sort(self) -> None:
+        """Kahn's topological order; nodes left over sit on or behind a cycle."""
+        graph = self.graph
+        leaves = [n.id for n in graph.leaves()]
+        indegree = {i: len(graph.inputs_of(i)) for i in leaves}
+        ready = sorted(i for i, d in indegree.items() if d == 0)
+        order: list[str] = []
+        while ready:
+            node_id = ready.pop()
+            order.append(node_id)
+            for edge in graph.outputs_of(node_id):
+                indegree[edge.dst] -= 1
+                if indegree[edge.dst] == 0:
+                    ready.append(edge.dst)
+        leftover = [i for i in leaves if indegree[i] > 0]
+        self._order = order + leftover
+        old_rank = self._rank
+        self._rank = {i: r for r, i in enumerate(self._order)}
+        previous_cyclic = self._cyclic
+        self._cyclic = {i for i in leftover if self._reaches(i, i)}
+        # A new order can change which nodes sit on a cycle: recheck those.
+        self._dirty.update(leftover)
+        self._dirty.update(i for i in leaves if i not in old_rank)
+        self._dirty.update(i for i in previous_cyclic if i in graph.nodes)
+        self._structure_dirty = False
+
+    def _reaches(self, start: str, target: str) -> bool:
+        seen: set[str] = set()
+        stack = list(self.graph.successors(start))
+        while stack:
+            node_id = stack.pop()
+            if node_id == target:
+                return True
+            if node_id not in seen:
+                seen.add(node_id)
+                stack.extend(self.graph.successors(node_id))
+        return False
+
+    def _compute(self, node: Node) -> NodeResult:
+        try:
+            return self._compute_unsafe(node)
+        except Exception as exc:  # a shape rule's bug must not take the designer down
+            return self._problem(node, "shape", _join(node, f"cannot be analysed: {exc}"),
+                                 "check its parameters")
+
+    def _problem(self, node: Node, code: str, message: str, hint: str,
+                 inputs: tuple[Shape, ...] = ()) -> NodeResult:
+        return NodeResult(node.id, "problem", None, inputs,
+                          problem=Problem(node.id, code, message, hint))
+
+    def _compute_unsafe(self, node: Node) -> NodeResult:
+        if node.kind not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY.ids()))
+            return self._problem(node, "unknown_kind",
+                                 _join(node, f"unknown block kind {node.kind!r}"),
+                                 f"replace it with one of: {known}")
+        if node.id in self._cyclic:
+            return self._problem(node, "cycle", _join(node, "is part of a cycle"),
+                                 "remove one of the connections that loop back to it")
+        kind = REGISTRY.get(node.kind)
+        errors = kind.check_params(node.params)
+        if errors:
+            name, reason = errors[0]
+            return self._problem(node, "param", _join(node, f"{name}: {reason}"),
+                                 f"set {name} within its allowed values")
+        edges = self.graph.inputs_of(node.id)
+        ports = [e.dst_port for e in edges]
+        if kind.arity == 0 and edges:
+            return self._problem(node, "extra_input",
+                                 _join(node, f"takes no input but receives {len(edges)}"),
+                                 "remove the connections into it")
+        if kind.arity is not None and kind.arity > 0:
+            missing = [p for p in range(kind.arity) if p not in ports]
+            if missing:
+                return self._problem(node, "unconnected", _join(node, "has no input"),
+                                     "connect a block's output to it")
+            extra = [p for p in ports if p >= kind.arity]
+            if extra:
+                return self._problem(
+                    node, "extra_input",
+                    _join(node, f"takes {kind.arity} input but receives {len(edges)}"),
+                    "merge the branches with an Add or Concat block first")
+        if kind.arity is None:
+            if len(edges) < 2:
+                return self._problem(
+                    node, "unconnected",
+                    _join(node, f"merges two or more inputs but receives {len(edges)}"),
+                    "connect a second branch to it")
+        input_results = [self.results.get(e.src) for e in edges]
+        if any(r is None or not r.ok for r in input_results):
+            return NodeResult(node.id, "unknown")
+        inputs = tuple(r.shape for r in input_results)  # type: ignore[misc]
+        params = kind.resolve(node.params)
+        try:
+            shape = tuple(int(d) for d in kind.shape(list(inputs), params))
+        except ShapeError as err:
+            code = "merge" if kind.arity is None else "shape"
+            return self._problem(node, code, _join(node, err.message), err.hint, inputs)
+        if not shape or any(d <= 0 for d in shape):
+            return self._problem(node, "size",
+                                 _join(node, f"output size reaches {fmt_shape(shape)}"),
+                                 "use padding 'same', a smaller kernel or stride, "
+                                 "or a larger input", inputs)
+        trainable, frozen = kind.params_count(list(inputs), params, shape)
+        macs = kind.macs(list(inputs), params, shape)
+        return NodeResult(node.id, "ok", shape, inputs, trainable, frozen, macs,
+                          volume(shape) * BYTES_PER_VALUE)
+
+    def _whole_graph_problems(self) -> list[Problem]:
+        problems = []
+        leaves = self.graph.leaves()
+        inputs = [n for n in leaves if n.kind == "Input"]
+        outputs = [n for n in leaves if n.kind == "Output"]
+        if not inputs:
+            problems.append(Problem(None, "no_input", "The network has no Input block",
+                                    "add an Input from the Input / output palette"))
+        elif len(inputs) > 1:
+            names = ", ".join(repr(n.name) for n in inputs)
+            problems.append(Problem(inputs[1].id, "many_inputs",
+                                    f"The network has {len(inputs)} Input blocks ({names})",
+                                    "keep one Input; feed branches from it"))
+        if not outputs:
+            problems.append(Problem(None, "no_output", "The network has no Output block",
+                                    "add an Output after the last Dense block"))
+        elif len(outputs) > 1:
+            names = ", ".join(repr(n.name) for n in outputs)
+            problems.append(Problem(outputs[1].id, "many_outputs",
+                                    f"The network has {len(outputs)} Output blocks ({names})",
+                                    "keep one Output"))
+        return problems
+
+    # --------------------------------------------------------------- reading
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem, in graph order, then the whole-graph ones."""
+        found = [self.results[i].problem for i in self._order
+                 if i in self.results and self.results[i].problem is not None]
+        return found + self._graph_problems  # type: ignore[return-value]
+
+    @property
+    def ok(self) -> bool:
+        return not self._graph_problems and all(r.ok for r in self.results.values())
+
+    @property
+    def order(self) -> list[str]:
+        """Leaf node ids in topological order."""
+        return list(self._order)
+
+    def totals(self, node_ids: Iterable[str] | None = None) -> dict[str, int]:
+        ids = self.results.keys() if node_ids is None else node_ids
+        total = {"trainable": 0, "non_trainable": 0, "macs": 0, "memory": 0}
+        for node_id in ids:
+            result = self.results.get(node_id)
+            if result is None:
+                continue
+            total["trainable"] += result.trainable
+            total["non_trainable"] += result.non_trainable
+            total["macs"] += result.macs
+            total["memory"] += result.memory
+        total["params"] = total["trainable"] + total["non_trainable"]
+        return total
+
+    def group(self, group_id: str) -> GroupResult:
+        """A group seen from outside: the shapes crossing its border and its summed counts."""
+        cached = self._group_cache.get(group_id)
+        if cached is not None:
+            return cached
+        graph = self.graph
+        member_ids = {n.id for n in graph.members(group_id)}
+        inside = sorted(member_ids, key=lambda i: self._rank.get(i, 0))
+        in_shapes: list[Shape] = []
+        out_shapes: list[Shape] = []
+        for node_id in inside:
+            for edge in graph.inputs_of(node_id):
+                if edge.src not in member_ids:
+                    src = self.results.get(edge.src)
+                    if src is not None and src.shape is not None and src.shape not in in_shapes:
+                        in_shapes.append(src.shape)
+            leaves_group = any(e.dst not in member_ids for e in graph.outputs_of(node_id))
+            result = self.results.get(node_id)
+            if leaves_group and result is not None and result.shape is not None:
+                out_shapes.append(result.shape)
+        totals = self.totals(inside)
+        problems = tuple(self.results[i].problem for i in inside
+                         if i in self.results and self.results[i].problem is not None)
+        statuses = {self.results[i].status for i in inside if i in self.results}
+        status = "problem" if problems else ("unknown" if "unknown" in statuses else "ok")
+        result = GroupResult(group_id, status, tuple(in_shapes), tuple(out_shapes),
+                             totals["trainable"], totals["non_trainable"], totals["macs"],
+                             totals["memory"], problems)  # type: ignore[arg-type]
+        self._group_cache[group_id] = result
+        return result
+
+
+def analyze(graph: Graph) -> Analysis:
+    """A one-off analysis of the whole graph."""
+    return Analysis(graph, live=False)
