@@ -76,10 +76,13 @@ class Conv2dAct(_ActivationMixin, nn.Conv2d):
         self._act = activation_fn(activation)
         initialize(self.weight, self.bias, initializer)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         if self.asymmetric_pad is not None:
             x = F.pad(x, self.asymmetric_pad)
-        x = super().forward(x)
+        return super().forward(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pre_activation(x)
         return x if self._act is None else self._act(x)
 
 
@@ -93,8 +96,11 @@ class ConvTranspose2dAct(_ActivationMixin, nn.ConvTranspose2d):
         self._act = activation_fn(activation)
         initialize(self.weight, self.bias, initializer)
 
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        x = super().forward(x)
+        x = self.pre_activation(x)
         return x if self._act is None else self._act(x)
 
 
@@ -106,8 +112,11 @@ class LinearAct(_ActivationMixin, nn.Linear):
         self._act = activation_fn(activation)
         initialize(self.weight, self.bias, initializer)
 
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = super().forward(x)
+        x = self.pre_activation(x)
         return x if self._act is None else self._act(x)
 
 

@@ -1,0 +1,262 @@
+"""The project document (.netdraft): JSON with a format name and version, never pickle.
+
+    {"format": "netdraft", "version": 1, "name": ..., "description": ...,
+     "graph": {"nodes": [...], "edges": [...]},
+     "ui": {"positions": {id: [x, y]}, "collapsed": [group ids], "viewport": {...}},
+     "data": {...}, "augmentation": {...}, "training": {...},
+     "weights": {...}}
+
+The ui section is kept apart from the model. load() validates the whole document and raises
+one ProjectError naming the JSON path and the values; save() writes a temporary file and
+renames it, so a crash never leaves a half-written project.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import settings
+from engine.graph import GROUP_KIND, Graph
+from engine.layers import REGISTRY
+
+FORMAT = "netdraft"
+VERSION = 1
+EXTENSION = ".netdraft"
+
+
+class ProjectError(Exception):
+    """A project that cannot be read: the message names the file, JSON path and values."""
+
+
+@dataclass
+class Project:
+    graph: Graph = field(default_factory=Graph)
+    name: str = "untitled"
+    description: str = ""
+    ui: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    augmentation: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": self.name,
+            "description": self.description,
+            "graph": self.graph.to_json(),
+            "ui": copy.deepcopy(self.ui),
+            "data": copy.deepcopy(self.data),
+            "augmentation": copy.deepcopy(self.augmentation),
+            "training": copy.deepcopy(self.training),
+            "weights": copy.deepcopy(self.weights),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any, source: str = "project") -> Project:
+        doc = migrate(doc, source)
+        check_document(doc, source)
+        return cls(graph=Graph.from_json(doc["graph"]), name=doc.get("name", "untitled"),
+                   description=doc.get("description", ""), ui=doc.get("ui", {}),
+                   data=doc.get("data", {}), augmentation=doc.get("augmentation", {}),
+                   training=doc.get("training", {}), weights=doc.get("weights", {}))
+
+    def settings(self, section: str) -> dict[str, Any]:
+        """A settings section with defaults filled in."""
+        return settings.resolve(section, getattr(self, section))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Project):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def save(project: Project, path: str | os.PathLike[str]) -> Path:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    text = json.dumps(project.to_json(), indent=1, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike[str]) -> Project:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(f"{path}: cannot be read ({exc})") from None
+    return loads(text, str(path))
+
+
+def loads(text: str, source: str = "project") -> Project:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"{source}: not valid JSON at line {exc.lineno}, column "
+                           f"{exc.colno}: {exc.msg}. Is it a .netdraft project?") from None
+    return Project.from_json(doc, source)
+
+
+# ------------------------------------------------------------------ migration
+def _from_v0(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 0 (before groups) kept positions inside each node and had no ui section."""
+    doc = copy.deepcopy(doc)
+    positions = {}
+    for node in doc.get("graph", {}).get("nodes", []):
+        if isinstance(node, dict) and "position" in node:
+            positions[node.get("id")] = node.pop("position")
+    doc.setdefault("ui", {})["positions"] = positions
+    doc["version"] = 1
+    return doc
+
+
+MIGRATIONS = {0: _from_v0}
+
+
+def migrate(doc: Any, source: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise ProjectError(f"{source}: expected a JSON object at the top level. "
+                           f"Received: {type(doc).__name__}")
+    if doc.get("format") != FORMAT:
+        raise ProjectError(f"{source}: format: expected {FORMAT!r}; this is not a Netdraft "
+                           f"project. Received: {doc.get('format')!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ProjectError(f"{source}: version: expected a non-negative integer. "
+                           f"Received: {version!r}")
+    if version > VERSION:
+        raise ProjectError(f"{source}: version {version} was written by a newer Netdraft "
+                           f"(this one reads up to {VERSION}); update Netdraft to open it")
+    while version < VERSION:
+        doc = MIGRATIONS[version](doc)
+        version = doc["version"]
+    return doc
+
+
+# ----------------------------------------------------------------- validation
+def _fail(source: str, path: str, message: str) -> ProjectError:
+    return ProjectError(f"{source}: {path}: {message}")
+
+
+def _expect(value: Any, types: type | tuple[type, ...], source: str, path: str,
+            word: str) -> None:
+    if not isinstance(value, types) or (isinstance(value, bool) and types is int):
+        raise _fail(source, path, f"expected {word}, received {value!r}")
+
+
+def check_document(doc: dict[str, Any], source: str) -> None:
+    """Raise one ProjectError for the first thing wrong, naming its JSON path."""
+    for key in ("name", "description"):
+        if key in doc:
+            _expect(doc[key], str, source, key, "text")
+    graph = doc.get("graph")
+    _expect(graph, dict, source, "graph", "an object with nodes and edges")
+    nodes = graph.get("nodes", [])
+    edges = graph.get("edges", [])
+    _expect(nodes, list, source, "graph.nodes", "a list")
+    _expect(edges, list, source, "graph.edges", "a list")
+    ids: dict[str, str] = {}
+    names: set[str] = set()
+    for i, node in enumerate(nodes):
+        path = f"nodes[{i}]"
+        _expect(node, dict, source, path, "an object")
+        for key in ("id", "kind", "name"):
+            _expect(node.get(key), str, source, f"{path}.{key}", "text")
+        if node["id"] in ids:
+            raise _fail(source, f"{path}.id", f"{node['id']!r} is used twice")
+        if node["name"] in names:
+            raise _fail(source, f"{path}.name", f"{node['name']!r} is used twice")
+        ids[node["id"]] = node["kind"]
+        names.add(node["name"])
+        params = node.get("params", {})
+        _expect(params, dict, source, f"{path}.params", "an object")
+        if node["kind"] == GROUP_KIND:
+            continue
+        if node["kind"] not in REGISTRY:
+            raise _fail(source, f"{path}.kind", f"unknown block kind {node['kind']!r}; known: "
+                        + ", ".join(sorted(REGISTRY.ids())))
+        kind = REGISTRY.get(node["kind"])
+        for name, reason in kind.check_params(params):
+            raise _fail(source, f"{path}.params.{name}", reason)
+    for i, node in enumerate(nodes):
+        parent = node.get("parent")
+        if parent is not None and ids.get(parent) != GROUP_KIND:
+            raise _fail(source, f"nodes[{i}].parent", f"{parent!r} is not a group in this "
+                        "project")
+    _check_parents_acyclic(nodes, source)
+    ports: set[tuple[str, int]] = set()
+    for i, edge in enumerate(edges):
+        path = f"edges[{i}]"
+        _expect(edge, dict, source, path, "an object")
+        for key in ("src", "dst"):
+            end = edge.get(key)
+            _expect(end, str, source, f"{path}.{key}", "a node id")
+            if end not in ids:
+                raise _fail(source, f"{path}.{key}", f"no node has the id {end!r}")
+            if ids[end] == GROUP_KIND:
+                raise _fail(source, f"{path}.{key}", f"{end!r} is a group; edges join blocks")
+        for key in ("src_port", "dst_port"):
+            port = edge.get(key, 0)
+            _expect(port, int, source, f"{path}.{key}", "a non-negative integer")
+            if port < 0:
+                raise _fail(source, f"{path}.{key}", f"expected a non-negative integer, "
+                            f"received {port}")
+        if edge["src"] == edge["dst"]:
+            raise _fail(source, path, f"{edge['src']!r} feeds itself")
+        key = (edge["dst"], edge.get("dst_port", 0))
+        if key in ports:
+            raise _fail(source, f"{path}.dst_port", f"input {key[1]} of {key[0]!r} has two "
+                        "edges")
+        ports.add(key)
+    for section, schema in settings.SECTIONS.items():
+        values = doc.get(section, {})
+        _expect(values, dict, source, section, "an object")
+        known = {p.name: p for p in schema}
+        for name, value in values.items():
+            if name not in known:
+                raise _fail(source, f"{section}.{name}", "unknown setting; known: "
+                            + ", ".join(known))
+            reason = known[name].check(value)
+            if reason:
+                raise _fail(source, f"{section}.{name}", f"{reason}. Received: {value!r}")
+    for section in ("ui", "weights"):
+        _expect(doc.get(section, {}), dict, source, section, "an object")
+    positions = doc.get("ui", {}).get("positions", {})
+    _expect(positions, dict, source, "ui.positions", "an object")
+    for node_id, pos in positions.items():
+        if not (isinstance(pos, list) and len(pos) == 2 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in pos)):
+            raise _fail(source, f"ui.positions.{node_id}", f"expected [x, y], received {pos!r}")
+
+
+def _check_parents_acyclic(nodes: list[dict[str, Any]], source: str) -> None:
+    parent = {n["id"]: n.get("parent") for n in nodes}
+    for i, node in enumerate(nodes):
+        seen = {node["id"]}
+        up = parent.get(node["id"])
+        while up is not None:
+            if up in seen:
+                raise _fail(source, f"nodes[{i}].parent", f"group membership of "
+                            f"{node['name']!r} loops back on itself")
+            seen.add(up)
+            up = parent.get(up)

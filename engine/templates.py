@@ -1,0 +1,28 @@
+"""The bundled templates: resources/templates/NAME.netdraft, each a complete project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.project import Project, ProjectError, load
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "resources" / "templates"
+DEFAULT_TEMPLATE = "lenet-5"
+# Gallery order: from the lecture's first example to the deepest network.
+ORDER = ("keras-mnist", "lenet-5", "alexnet", "vgg16", "googlenet", "resnet18", "resnet50",
+         "resnet152")
+
+
+def names() -> list[str]:
+    found = {p.stem for p in TEMPLATE_DIR.glob("*.netdraft")}
+    return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
+
+
+def path(name: str) -> Path:
+    return TEMPLATE_DIR / f"{name}.netdraft"
+
+
+def open_template(name: str) -> Project:
+    if not path(name).exists():
+        raise ProjectError(f"there is no template {name!r}; templates: " + ", ".join(names()))
+    return load(path(name))
