@@ -16,7 +16,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from engine import settings
 from engine.graph import GROUP_KIND, Graph
 from engine.layers import REGISTRY
+from engine.layers.base import Param
 
 FORMAT = "netdraft"
 VERSION = 1
@@ -84,12 +86,21 @@ def save(project: Project, path: str | os.PathLike[str]) -> Path:
     """Write atomically: a temporary file in the same folder, then a rename."""
     path = Path(path)
     text = json.dumps(project.to_json(), indent=1, ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # Not mkstemp: its 0600 would make every saved project private. 0666 lets the umask
+    # decide, as for any new file; an existing project keeps its own permissions.
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        if mode != 0o666:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -114,18 +125,29 @@ def loads(text: str, source: str = "project") -> Project:
     except json.JSONDecodeError as exc:
         raise ProjectError(f"{source}: not valid JSON at line {exc.lineno}, column "
                            f"{exc.colno}: {exc.msg}. Is it a .netdraft project?") from None
-    return Project.from_json(doc, source)
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, 1,000-deep nesting
+        raise ProjectError(f"{source}: not a Netdraft project: {exc}") from None
+    try:
+        return Project.from_json(doc, source)
+    except RecursionError:
+        raise ProjectError(f"{source}: values are nested too deeply to be a Netdraft "
+                           "project") from None
 
 
 # ------------------------------------------------------------------ migration
 def _from_v0(doc: dict[str, Any]) -> dict[str, Any]:
     """Version 0 (before groups) kept positions inside each node and had no ui section."""
     doc = copy.deepcopy(doc)
+    graph = doc.get("graph")
+    nodes = graph.get("nodes") if isinstance(graph, dict) else None
     positions = {}
-    for node in doc.get("graph", {}).get("nodes", []):
-        if isinstance(node, dict) and "position" in node:
-            positions[node.get("id")] = node.pop("position")
-    doc.setdefault("ui", {})["positions"] = positions
+    for node in nodes if isinstance(nodes, list) else []:
+        # Whatever is malformed is left for check_document to report with its path.
+        if isinstance(node, dict) and "position" in node and isinstance(node.get("id"), str):
+            positions[node["id"]] = node.pop("position")
+    ui = doc.setdefault("ui", {})
+    if isinstance(ui, dict):
+        ui["positions"] = positions
     doc["version"] = 1
     return doc
 
@@ -196,10 +218,16 @@ def check_document(doc: dict[str, Any], source: str) -> None:
             raise _fail(source, f"{path}.kind", f"unknown block kind {node['kind']!r}; known: "
                         + ", ".join(sorted(REGISTRY.ids())))
         kind = REGISTRY.get(node["kind"])
-        for name, reason in kind.check_params(params):
+        for p in kind.schema:
+            if p.name in params and (reason := _reason(p, params[p.name])):
+                raise _fail(source, f"{path}.params.{p.name}",
+                            f"{reason}. Received: {params[p.name]!r}")
+        for name, reason in kind.check_params(params):  # names outside the schema
             raise _fail(source, f"{path}.params.{name}", reason)
     for i, node in enumerate(nodes):
         parent = node.get("parent")
+        if parent is not None:
+            _expect(parent, str, source, f"nodes[{i}].parent", "a group id")
         if parent is not None and ids.get(parent) != GROUP_KIND:
             raise _fail(source, f"nodes[{i}].parent", f"{parent!r} is not a group in this "
                         "project")
@@ -236,7 +264,7 @@ def check_document(doc: dict[str, Any], source: str) -> None:
             if name not in known:
                 raise _fail(source, f"{section}.{name}", "unknown setting; known: "
                             + ", ".join(known))
-            reason = known[name].check(value)
+            reason = _reason(known[name], value)
             if reason:
                 raise _fail(source, f"{section}.{name}", f"{reason}. Received: {value!r}")
     for section in ("ui", "weights"):
@@ -244,9 +272,25 @@ def check_document(doc: dict[str, Any], source: str) -> None:
     positions = doc.get("ui", {}).get("positions", {})
     _expect(positions, dict, source, "ui.positions", "an object")
     for node_id, pos in positions.items():
-        if not (isinstance(pos, list) and len(pos) == 2 and all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in pos)):
+        if not (isinstance(pos, list) and len(pos) == 2 and all(map(_is_coordinate, pos))):
             raise _fail(source, f"ui.positions.{node_id}", f"expected [x, y], received {pos!r}")
+    collapsed = doc.get("ui", {}).get("collapsed", [])
+    if not (isinstance(collapsed, list) and all(isinstance(c, str) for c in collapsed)):
+        raise _fail(source, "ui.collapsed", f"expected a list of group ids, received "
+                    f"{collapsed!r}")
+
+
+def _reason(param: Param, value: Any) -> str | None:
+    """Param.check, with a too-large integer reported instead of raised."""
+    try:
+        return param.check(value)
+    except OverflowError:  # Param.check passes ints to math.isfinite, which floats them
+        return "expected a number within range"
+
+
+def _is_coordinate(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and abs(value) < 1e9)  # also refuses nan, inf and 400-digit integers
 
 
 def _check_parents_acyclic(nodes: list[dict[str, Any]], source: str) -> None:
