@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.layers.pool import pooled_size
 from engine.shapes import pair, resolve_padding
 
 
@@ -133,3 +134,133 @@ class RBF(nn.Module):
         x2 = (x * x).sum(dim=1, keepdim=True)
         w2 = (self.weight * self.weight).sum(dim=1)
         return x2 - 2.0 * x @ self.weight.t() + w2
+
+
+def _padding_words(kernel_size, padding) -> tuple[tuple[int, int, int, int], bool]:
+    """(top, bottom, left, right) and whether torch's own symmetric padding can do it."""
+    top, bottom, left, right = resolve_padding(padding, pair(kernel_size))
+    return (top, bottom, left, right), top == bottom and left == right
+
+
+class MaxPool2dPad(nn.MaxPool2d):
+    """MaxPool2d with Netdraft's padding words; 'same' with an even window pads unevenly."""
+
+    def __init__(self, pool_size, stride, padding="valid", ceil_mode: bool = False) -> None:
+        (top, bottom, left, right), symmetric = _padding_words(pool_size, padding)
+        super().__init__(pair(pool_size), pair(stride), (top, left) if symmetric else 0,
+                         ceil_mode=ceil_mode)
+        self.asymmetric_pad = None if symmetric else (left, right, top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.asymmetric_pad is not None:
+            # -inf, as torch pads for max pooling: a padded zero must never win.
+            x = F.pad(x, self.asymmetric_pad, value=float("-inf"))
+        return super().forward(x)
+
+
+class AvgPool2dPad(nn.AvgPool2d):
+    """AvgPool2d with Netdraft's padding words; padded zeros count in the average
+    (torch's count_include_pad=True), whether the padding is even or not."""
+
+    def __init__(self, pool_size, stride, padding="valid", ceil_mode: bool = False) -> None:
+        (top, bottom, left, right), symmetric = _padding_words(pool_size, padding)
+        super().__init__(pair(pool_size), pair(stride), (top, left) if symmetric else 0,
+                         ceil_mode=ceil_mode, count_include_pad=True)
+        self.asymmetric_pad = None if symmetric else (left, right, top, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.asymmetric_pad is not None:
+            x = F.pad(x, self.asymmetric_pad)
+        return super().forward(x)
+
+
+class SumPool2d(nn.Module):
+    """The lecture's sum pooling: the sum over each window.
+
+    Computed as an average including padded zeros, times the window area: this exports to
+    plain ONNX ops, which divisor_override does not. Windows that ceil_mode lets run past the
+    border are completed with zeros first, so every output is an exact sum.
+    """
+
+    def __init__(self, pool_size, stride, padding="valid", ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size = pair(pool_size)
+        self.stride = pair(stride)
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.pads, self.symmetric = _padding_words(pool_size, padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom, left, right = self.pads
+        h, w = x.shape[-2], x.shape[-1]
+        out_h = pooled_size(h, kh, sh, top, bottom, self.ceil_mode)
+        out_w = pooled_size(w, kw, sw, left, right, self.ceil_mode)
+        extra_h = max(0, (out_h - 1) * sh + kh - (h + top + bottom))
+        extra_w = max(0, (out_w - 1) * sw + kw - (w + left + right))
+        # Even padding stays torch's own, so torch still refuses more than half a window.
+        native = (top, left) if self.symmetric else (0, 0)
+        if not self.symmetric:
+            x = F.pad(x, (left, right, top, bottom))
+        if extra_h or extra_w:
+            x = F.pad(x, (0, extra_w, 0, extra_h))
+        return F.avg_pool2d(x, (kh, kw), (sh, sw), native, count_include_pad=True) * (kh * kw)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding!r}, ceil_mode={self.ceil_mode}")
+
+
+class GlobalAvgPool(nn.Module):
+    """N×C×H×W -> N×C: the mean of each feature map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class GlobalMaxPool(nn.Module):
+    """N×C×H×W -> N×C: the largest value of each feature map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3))
+
+
+class Reshape(nn.Module):
+    """Reshape each sample to a fixed shape; the batch dimension stays free."""
+
+    def __init__(self, shape) -> None:
+        super().__init__()
+        self.shape = tuple(int(d) for d in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Add(nn.Module):
+    """Elementwise sum of two or more equal-shaped inputs (ResNet's shortcut join)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    """Stack inputs along the channel (or feature) dimension (GoogLeNet's inception join)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class Multiply(nn.Module):
+    """Elementwise product with broadcasting, e.g. C×H×W maps scaled by C×1×1 weights."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out

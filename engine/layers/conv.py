@@ -14,7 +14,6 @@ from engine.layers.base import (
     ShapeError,
 )
 from engine.shapes import (
-    conv_output_size,
     fmt_shape,
     pair,
     resolve_padding,

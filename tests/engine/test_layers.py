@@ -1,0 +1,361 @@
+"""Every layer kind against the real torch module: shape rule, parameter counts and MACs."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import engine.layers.pool
+from engine.graph import Graph
+from engine.layers import REGISTRY, ShapeError
+from engine.layers.base import BACKBONES, CATEGORIES
+from engine.validate import analyze
+
+# MACs counted per output value (a dot product per output) or, for the transposed
+# convolution, per input value (each input is spread over a kernel per filter).
+MACS_PER_OUTPUT = {"Conv2D", "DepthwiseConv2D", "Dense", "RBF"}
+MACS_PER_INPUT = {"ConvTranspose2D"}
+NOT_IN_TABLE = {"Input", "Output"}  # tested by shape only, below
+
+
+def check_kind(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict | None = None):
+    """Rule vs module: output shape, trainable/non-trainable counts, MACs. Returns the module
+    and the rule's output shape."""
+    kind = REGISTRY.get(kind_id)
+    params = params or {}
+    assert kind.check_params(params) == []
+    p = kind.resolve(params)
+    inputs = [tuple(s) for s in input_shapes]
+    out = tuple(kind.shape(inputs, p))
+    module = kind.build(inputs, p, out)
+    with torch.no_grad():
+        y = module(*[torch.randn(2, *s) for s in inputs])
+    assert tuple(y.shape) == (2, *out), f"{kind_id} {inputs} {params}: rule says {out}"
+
+    trainable, frozen = kind.params_count(inputs, p, out)
+    assert trainable == sum(t.numel() for t in module.parameters() if t.requires_grad)
+    assert frozen == sum(b.numel() for name, b in module.named_buffers()
+                         if not name.endswith("num_batches_tracked"))
+
+    if kind_id in MACS_PER_OUTPUT:
+        direct = math.prod(out) * module.weight[0].numel()
+    elif kind_id in MACS_PER_INPUT:
+        direct = math.prod(inputs[0]) * module.weight[0].numel()
+    else:
+        direct = 0  # MACs count conv/dense/RBF weights only
+    assert kind.macs(inputs, p, out) == direct
+    assert isinstance(kind.describe(p), str)
+    return module, out
+
+
+def torch_refuses(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict) -> None:
+    """What the rule refuses, torch refuses too (at construction or on the first batch)."""
+    kind = REGISTRY.get(kind_id)
+    p = kind.resolve(params)
+    with pytest.raises((RuntimeError, ValueError)):
+        module = kind.build([tuple(s) for s in input_shapes], p, None)
+        module(*[torch.randn(2, *s) for s in input_shapes])
+
+
+IMG = (4, 9, 9)
+ACTIVATIONS = ["ReLU", "ReLU6", "GELU", "SiLU", "Tanh", "Sigmoid", "Hardswish", "Hardsigmoid",
+               "Softmax", "LogSoftmax"]
+CASES = [
+    ("Conv2D", [(3, 32, 32)], {}),
+    ("Conv2D", [(3, 7, 9)], {"filters": 5, "kernel_size": [3, 5], "stride": 2}),
+    ("Conv2D", [(3, 10, 11)], {"filters": 4, "kernel_size": 4, "padding": "same"}),
+    ("Conv2D", [(3, 10, 11)], {"filters": 4, "kernel_size": 4, "padding": "same", "stride": 3}),
+    ("Conv2D", [(2, 13, 12)], {"filters": 3, "kernel_size": 3, "dilation": 2,
+                               "padding": "same"}),
+    ("Conv2D", [(2, 13, 12)], {"filters": 3, "kernel_size": 3, "dilation": [2, 3]}),
+    ("Conv2D", [(4, 9, 9)], {"filters": 8, "groups": 2, "bias": False}),
+    ("Conv2D", [(3, 8, 8)], {"filters": 6, "padding": [1, 2], "stride": [2, 3],
+                             "activation": "relu", "initializer": "he_normal"}),
+    ("Conv2D", [(1, 5, 5)], {"filters": 1, "kernel_size": 5}),
+    ("DepthwiseConv2D", [IMG], {}),
+    ("DepthwiseConv2D", [IMG], {"depth_multiplier": 2, "kernel_size": 2, "stride": 2,
+                                "padding": "same", "bias": False}),
+    ("ConvTranspose2D", [(8, 7, 7)], {}),
+    ("ConvTranspose2D", [(8, 7, 5)], {"filters": 3, "kernel_size": 3, "stride": 2,
+                                      "padding": 1, "output_padding": 1}),
+    ("Dense", [(10,)], {"units": 5}),
+    ("Dense", [(7,)], {"units": 3, "bias": False, "activation": "softmax"}),
+    ("RBF", [(84,)], {}),
+    ("MaxPool2D", [(3, 28, 28)], {}),
+    ("MaxPool2D", [(3, 7, 7)], {"ceil_mode": True}),
+    ("MaxPool2D", [(3, 9, 8)], {"pool_size": 3, "stride": 2, "padding": 1}),
+    ("MaxPool2D", [(3, 3, 3)], {"stride": 2, "padding": 1, "ceil_mode": True}),
+    ("MaxPool2D", [(3, 5, 6)], {"stride": 1, "padding": "same"}),
+    ("MaxPool2D", [(3, 5, 6)], {"pool_size": 4, "padding": "same", "ceil_mode": True}),
+    ("MaxPool2D", [(2, 11, 10)], {"pool_size": [2, 3], "stride": [1, 2]}),
+    ("AvgPool2D", [(3, 28, 28)], {}),
+    ("AvgPool2D", [(3, 7, 6)], {"pool_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+    ("AvgPool2D", [(3, 5, 5)], {"pool_size": 2, "stride": 1, "padding": "same"}),
+    ("SumPool2D", [(3, 28, 28)], {}),
+    ("SumPool2D", [(3, 7, 7)], {"pool_size": 3, "stride": 2, "ceil_mode": True}),
+    ("SumPool2D", [(3, 6, 5)], {"pool_size": 2, "stride": 1, "padding": "same"}),
+    ("SumPool2D", [(3, 6, 5)], {"pool_size": [3, 2], "padding": [1, 0], "ceil_mode": True}),
+    ("GlobalAvgPool", [(8, 5, 7)], {}),
+    ("GlobalMaxPool", [(8, 5, 7)], {}),
+    ("AdaptiveAvgPool", [(8, 7, 7)], {}),
+    ("AdaptiveAvgPool", [(8, 10, 9)], {"output_size": [3, 2]}),
+    ("AdaptiveAvgPool", [(8, 3, 3)], {"output_size": 5}),
+    ("BatchNorm", [(64,)], {}),
+    ("BatchNorm", [(16, 5, 5)], {"momentum": 0.01, "epsilon": 1e-3}),
+    ("LayerNorm", [(10,)], {}),
+    ("LayerNorm", [(4, 5, 6)], {"epsilon": 1e-6}),
+    ("LocalResponseNorm", [(16, 5, 5)], {}),
+    ("LocalResponseNorm", [(3, 4, 4)], {"size": 3, "alpha": 1e-3, "beta": 0.5, "k": 1.0}),
+    ("Dropout", [(10,)], {}),
+    ("Dropout", [(3, 4, 4)], {"rate": 0.2}),
+    ("SpatialDropout2D", [(3, 4, 4)], {"rate": 0.3}),
+    ("LeakyReLU", [(4, 5, 6)], {"negative_slope": 0.2}),
+    ("ELU", [(10,)], {"alpha": 0.5}),
+    *[(a, [(4, 5, 6)], {}) for a in ACTIVATIONS],
+    *[(a, [(10,)], {}) for a in ACTIVATIONS],
+    ("Flatten", [(32, 6, 6)], {}),
+    ("Flatten", [(10,)], {}),
+    ("Reshape", [(784,)], {}),
+    ("Reshape", [(4, 14, 14)], {"shape": [16, 7, 7]}),
+    ("ZeroPad2D", [(3, 5, 5)], {"padding": 2}),
+    ("ZeroPad2D", [(3, 5, 5)], {"padding": [1, 3]}),
+    ("Upsample", [(3, 5, 7)], {}),
+    ("Upsample", [(3, 5, 7)], {"scale_factor": 3, "mode": "bilinear"}),
+    ("Add", [(8, 5, 5), (8, 5, 5)], {}),
+    ("Add", [(10,), (10,), (10,)], {}),
+    ("Concat", [(8, 5, 5), (4, 5, 5), (2, 5, 5)], {}),
+    ("Concat", [(10,), (3,)], {}),
+    ("Multiply", [(8, 5, 5), (8, 1, 1)], {}),
+    ("Multiply", [(8, 1, 1), (8, 5, 5)], {}),
+    ("Multiply", [(1, 5, 5), (8, 5, 5)], {}),
+    ("Multiply", [(10,), (10,)], {}),
+]
+
+
+@pytest.mark.parametrize("kind_id, shapes, params", CASES,
+                         ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(CASES)])
+def test_kind_matches_torch(kind_id, shapes, params):
+    check_kind(kind_id, shapes, params)
+
+
+def test_table_covers_every_kind():
+    tested = {kind_id for kind_id, _, _ in CASES}
+    expected = {k.id for k in REGISTRY if k.category != BACKBONES} - NOT_IN_TABLE
+    assert expected - tested == set()
+
+
+def test_input_and_output_by_shape():
+    input_kind, output_kind = REGISTRY.get("Input"), REGISTRY.get("Output")
+    assert input_kind.shape([], input_kind.resolve({"shape": [3, 224, 224]})) == (3, 224, 224)
+    assert output_kind.shape([(10,)], output_kind.resolve({})) == (10,)
+    with pytest.raises(ShapeError):
+        output_kind.shape([(12,)], output_kind.resolve({}))
+
+
+def test_every_kind_is_described_and_its_defaults_fit_its_schema():
+    assert len(REGISTRY) >= 37
+    for kind in REGISTRY:
+        assert kind.help.strip(), kind.id
+        assert kind.category in CATEGORIES, kind.id
+        assert kind.check_params(kind.defaults()) == [], kind.id
+        for param in kind.schema:
+            assert param.help.strip(), f"{kind.id}.{param.name}"
+
+
+def test_merges_take_two_or_more_inputs():
+    assert [k.id for k in REGISTRY if k.arity is None] == ["Add", "Concat", "Multiply"]
+
+
+def test_pool_doctests():
+    assert doctest.testmod(engine.layers.pool).failed == 0
+
+
+def test_lecture_batchnorm_after_dense_64_counts_running_stats_as_non_trainable():
+    g = chain((784,), ("Dense", "fc", {"units": 64}), ("BatchNorm", "bn", {}))
+    bn = analyze(g).results[g.by_name("bn").id]
+    assert (bn.params, bn.trainable, bn.non_trainable) == (256, 128, 128)
+
+
+# ----------------------------------------------------------------- values, not just shapes
+@pytest.mark.parametrize("params", [
+    {"pool_size": 3, "stride": 2, "ceil_mode": True},
+    {"pool_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+    {"pool_size": 2, "stride": 1, "padding": "same"},
+    {"pool_size": 4, "stride": 3, "padding": "same", "ceil_mode": True},
+])
+@pytest.mark.parametrize("h, w", [(7, 8), (8, 7)])
+def test_sum_pool_is_the_window_sum(params, h, w):
+    module, _ = check_kind("SumPool2D", [(2, h, w)], params)
+    x = torch.randn(1, 2, h, w)
+    p = REGISTRY.get("SumPool2D").resolve(params)
+    k, s = p["pool_size"], p["stride"]
+    if p["padding"] == "same":
+        before = (k - 1) // 2
+        x_ref, pad = F.pad(x, (before, k - 1 - before) * 2), 0
+    else:
+        x_ref, pad = x, p["padding"] if isinstance(p["padding"], int) else 0
+    expected = F.avg_pool2d(x_ref, k, s, pad, ceil_mode=p["ceil_mode"], divisor_override=1)
+    torch.testing.assert_close(module(x), expected)
+
+
+def test_max_pool_same_never_picks_padding():
+    module, _ = check_kind("MaxPool2D", [(2, 5, 5)], {"stride": 1, "padding": "same"})
+    assert (module(-1.0 - torch.rand(1, 2, 5, 5)) < -1.0 + 1e-6).all()
+
+
+# ----------------------------------------------------------------- generated cases
+sizes = st.integers(1, 12)
+pairs_or_ints = st.one_of(st.integers(1, 4), st.lists(st.integers(1, 4), min_size=2,
+                                                      max_size=2))
+paddings = st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.integers(1, 4), h=sizes, w=sizes, filters=st.integers(1, 6),
+       kernel=pairs_or_ints, stride=pairs_or_ints, dilation=st.integers(1, 2),
+       padding=paddings, groups=st.integers(1, 2))
+def test_conv2d_rule_matches_torch(c, h, w, filters, kernel, stride, dilation, padding, groups):
+    params = {"filters": filters, "kernel_size": kernel, "stride": stride,
+              "dilation": dilation, "padding": padding, "groups": groups}
+    kind = REGISTRY.get("Conv2D")
+    try:
+        kind.shape([(c, h, w)], kind.resolve(params))
+    except ShapeError:
+        torch_refuses("Conv2D", [(c, h, w)], params)
+        assume(False)
+    check_kind("Conv2D", [(c, h, w)], params)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind_id=st.sampled_from(["MaxPool2D", "AvgPool2D", "SumPool2D"]), c=st.integers(1, 3),
+       h=sizes, w=sizes, pool=pairs_or_ints, stride=st.one_of(st.none(), pairs_or_ints),
+       padding=paddings, ceil_mode=st.booleans())
+def test_pool_rule_matches_torch(kind_id, c, h, w, pool, stride, padding, ceil_mode):
+    params = {"pool_size": pool, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+    kind = REGISTRY.get(kind_id)
+    try:
+        kind.shape([(c, h, w)], kind.resolve(params))
+    except ShapeError:
+        torch_refuses(kind_id, [(c, h, w)], params)
+        assume(False)
+    check_kind(kind_id, [(c, h, w)], params)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.one_of(st.tuples(st.integers(1, 300)),
+                       st.tuples(st.integers(1, 8), st.integers(1, 8), st.integers(1, 8))),
+       units=st.integers(1, 50), bias=st.booleans())
+def test_dense_rule_matches_torch(shape, units, bias):
+    params = {"units": units, "bias": bias}
+    kind = REGISTRY.get("Dense")
+    try:
+        kind.shape([shape], kind.resolve(params))
+    except ShapeError:
+        # nn.Linear silently maps the last axis when it happens to equal the first.
+        assume(shape[-1] != shape[0])
+        torch_refuses("Dense", [shape], params)
+        assume(False)
+    check_kind("Dense", [shape], params)
+
+
+# ----------------------------------------------------------------- messages people read
+def chain(shape, *blocks) -> Graph:
+    """Input -> blocks in a line; each block is (kind, name, params)."""
+    g = Graph()
+    prev = g.add_node("Input", "in", {"shape": list(shape)})
+    for kind, name, params in blocks:
+        node = g.add_node(kind, name, params)
+        g.connect(prev.id, node.id)
+        prev = node
+    return g
+
+
+def merge(shape, branch, kind: str, name: str) -> Graph:
+    """Input feeds a merge directly (port 0, the shortcut) and through a branch (port 1)."""
+    g = chain(shape, branch)
+    node = g.add_node(kind, name)
+    g.connect(g.by_name("in").id, node.id)
+    g.connect(g.by_name(branch[1]).id, node.id)
+    return g
+
+
+def problem(g: Graph, name: str) -> str:
+    result = analyze(g).results[g.by_name(name).id]
+    assert result.problem is not None, f"{name} has no problem: {result}"
+    return str(result.problem)
+
+
+NEEDS_IMAGE = ("expects an image C×H×W but receives 10 — insert a Reshape before it, or feed "
+               "it from a convolution or pooling block")
+MESSAGES = [
+    (chain((1, 32, 32), ("Conv2D", "c1", {"filters": 16, "kernel_size": 5}),
+           ("MaxPool2D", "p1", {}), ("Conv2D", "c2", {"filters": 32}),
+           ("MaxPool2D", "p2", {}), ("Dense", "fc1", {})), "fc1",
+     "Dense 'fc1' expects a vector but receives 32×6×6 — insert a Flatten before it"),
+    (chain((8, 3, 3), ("Conv2D", "c3", {"kernel_size": 5})), "c3",
+     "Conv2D 'c3': kernel 5 is larger than its padded input 3×3 — use padding 'same' or a "
+     "kernel ≤ 3"),
+    (chain((6, 8, 8), ("Conv2D", "g", {"filters": 8, "groups": 4})), "g",
+     "Conv2D 'g': groups 4 must divide both the input channels 6 and the filters 8 — use "
+     "groups 1 or a common divisor of 6 and 8"),
+    (chain((4, 7, 7), ("ConvTranspose2D", "up", {"output_padding": 2})), "up",
+     "ConvTranspose2D 'up': output padding 2×2 must be smaller than the stride 2×2 — use "
+     "output padding ≤ 1"),
+    (merge((64, 28, 28), ("Conv2D", "conv", {"filters": 128, "stride": 2, "padding": "same"}),
+           "Add", "res3"), "res3",
+     "Add 'res3': inputs differ: 64×28×28 vs 128×14×14 — give the shortcut a 1×1 Conv2D "
+     "with 128 filters and stride 2"),
+    (merge((64, 7, 7), ("Conv2D", "conv", {"filters": 128, "stride": 2, "padding": "same"}),
+           "Add", "res4"), "res4",
+     "Add 'res4': inputs differ: 64×7×7 vs 128×4×4 — give the shortcut a 1×1 Conv2D "
+     "with 128 filters and stride 2"),
+    (merge((64, 14, 14), ("Conv2D", "conv", {"filters": 128, "padding": "same"}),
+           "Add", "res"), "res",
+     "Add 'res': inputs differ: 64×14×14 vs 128×14×14 — give the shortcut a 1×1 Conv2D "
+     "with 128 filters"),
+    (merge((20,), ("Dense", "fc", {"units": 10}), "Add", "sum"), "sum",
+     "Add 'sum': inputs differ: 20 vs 10 — give the 10-feature branch a Dense with 20 units"),
+    (merge((8, 28, 28), ("MaxPool2D", "pool", {}), "Concat", "cat"), "cat",
+     "Concat 'cat': inputs differ: 8×28×28 vs 8×14×14 — match their height×width: a "
+     "MaxPool2D with stride 2 on the 8×28×28 branch, or a ZeroPad2D on the 8×14×14 branch"),
+    (merge((8, 4, 4), ("Flatten", "flat", {}), "Concat", "cat"), "cat",
+     "Concat 'cat': inputs differ: 8×4×4 vs 128 — concatenate images with images or vectors "
+     "with vectors: a Flatten (or GlobalAvgPool) turns the image branch into a vector"),
+    (merge((8, 5, 5), ("GlobalAvgPool", "gap", {}), "Multiply", "scale"), "scale",
+     "Multiply 'scale': inputs differ: 8×5×5 vs 8 — insert a Reshape to [8, 1, 1] after the "
+     "vector branch so it scales each feature map"),
+    (merge((8, 5, 5), ("Conv2D", "conv", {"filters": 4, "kernel_size": 5}), "Multiply", "m"),
+     "m", "Multiply 'm': inputs differ: 8×5×5 vs 4×1×1 — give both the same shape, or make "
+     "one C×1×1 with the same C (squeeze-and-excitation)"),
+    (chain((32, 6, 6), ("Reshape", "r", {})), "r",
+     "Reshape 'r': target shape 1×28×28 holds 784 values but its input 32×6×6 holds 1,152 — "
+     "use a target shape whose sizes multiply to 1,152, e.g. [1152]"),
+    (chain((3, 8, 8), ("MaxPool2D", "p", {"pool_size": 3, "padding": 2})), "p",
+     "MaxPool2D 'p': padding 2 is more than half its pool size 3 — use padding ≤ 1, or 'same'"),
+    (chain((3, 2, 2), ("AvgPool2D", "p", {"pool_size": 3})), "p",
+     "AvgPool2D 'p': kernel 3 is larger than its padded input 2×2 — use padding 'same' or a "
+     "kernel ≤ 2"),
+    (chain((10,), ("MaxPool2D", "p", {})), "p", "MaxPool2D 'p' " + NEEDS_IMAGE),
+    (chain((10,), ("GlobalAvgPool", "p", {})), "p", "GlobalAvgPool 'p' " + NEEDS_IMAGE),
+    (chain((10,), ("SpatialDropout2D", "d", {})), "d", "SpatialDropout2D 'd' " + NEEDS_IMAGE),
+    (chain((10,), ("LocalResponseNorm", "n", {})), "n", "LocalResponseNorm 'n' " + NEEDS_IMAGE),
+    (chain((10,), ("Upsample", "u", {})), "u", "Upsample 'u' " + NEEDS_IMAGE),
+    (chain((10,), ("Reshape", "r", {"shape": [2, 5]}), ("BatchNorm", "bn", {})), "bn",
+     "BatchNorm 'bn' expects a vector or an image C×H×W but receives 2×5 — insert a Flatten "
+     "or a Reshape to C×H×W before it"),
+    (chain((20,), ("Dense", "fc", {"units": 12}), ("Output", "out", {})), "out",
+     "Output 'out' expects 10 class scores but receives 12 — give the block before it 10 "
+     "units, or set classes to 12"),
+]
+
+
+@pytest.mark.parametrize("graph, name, message", MESSAGES,
+                         ids=[f"{m.split()[0]}-{i}" for i, (_, _, m) in enumerate(MESSAGES)])
+def test_problem_messages(graph, name, message):
+    assert problem(graph, name) == message
