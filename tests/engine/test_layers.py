@@ -309,29 +309,29 @@ MESSAGES = [
      "output padding ≤ 1"),
     (merge((64, 28, 28), ("Conv2D", "conv", {"filters": 128, "stride": 2, "padding": "same"}),
            "Add", "res3"), "res3",
-     "Add 'res3': inputs differ: 64×28×28 vs 128×14×14 — give the shortcut a 1×1 Conv2D "
+     "Add 'res3' inputs differ: 64×28×28 vs 128×14×14 — give the shortcut a 1×1 Conv2D "
      "with 128 filters and stride 2"),
     (merge((64, 7, 7), ("Conv2D", "conv", {"filters": 128, "stride": 2, "padding": "same"}),
            "Add", "res4"), "res4",
-     "Add 'res4': inputs differ: 64×7×7 vs 128×4×4 — give the shortcut a 1×1 Conv2D "
+     "Add 'res4' inputs differ: 64×7×7 vs 128×4×4 — give the shortcut a 1×1 Conv2D "
      "with 128 filters and stride 2"),
     (merge((64, 14, 14), ("Conv2D", "conv", {"filters": 128, "padding": "same"}),
            "Add", "res"), "res",
-     "Add 'res': inputs differ: 64×14×14 vs 128×14×14 — give the shortcut a 1×1 Conv2D "
+     "Add 'res' inputs differ: 64×14×14 vs 128×14×14 — give the shortcut a 1×1 Conv2D "
      "with 128 filters"),
     (merge((20,), ("Dense", "fc", {"units": 10}), "Add", "sum"), "sum",
-     "Add 'sum': inputs differ: 20 vs 10 — give the 10-feature branch a Dense with 20 units"),
+     "Add 'sum' inputs differ: 20 vs 10 — give the 10-feature branch a Dense with 20 units"),
     (merge((8, 28, 28), ("MaxPool2D", "pool", {}), "Concat", "cat"), "cat",
-     "Concat 'cat': inputs differ: 8×28×28 vs 8×14×14 — match their height×width: a "
+     "Concat 'cat' inputs differ: 8×28×28 vs 8×14×14 — match their height×width: a "
      "MaxPool2D with stride 2 on the 8×28×28 branch, or a ZeroPad2D on the 8×14×14 branch"),
     (merge((8, 4, 4), ("Flatten", "flat", {}), "Concat", "cat"), "cat",
-     "Concat 'cat': inputs differ: 8×4×4 vs 128 — concatenate images with images or vectors "
+     "Concat 'cat' inputs differ: 8×4×4 vs 128 — concatenate images with images or vectors "
      "with vectors: a Flatten (or GlobalAvgPool) turns the image branch into a vector"),
     (merge((8, 5, 5), ("GlobalAvgPool", "gap", {}), "Multiply", "scale"), "scale",
-     "Multiply 'scale': inputs differ: 8×5×5 vs 8 — insert a Reshape to [8, 1, 1] after the "
+     "Multiply 'scale' inputs differ: 8×5×5 vs 8 — insert a Reshape to [8, 1, 1] after the "
      "vector branch so it scales each feature map"),
     (merge((8, 5, 5), ("Conv2D", "conv", {"filters": 4, "kernel_size": 5}), "Multiply", "m"),
-     "m", "Multiply 'm': inputs differ: 8×5×5 vs 4×1×1 — give both the same shape, or make "
+     "m", "Multiply 'm' inputs differ: 8×5×5 vs 4×1×1 — give both the same shape, or make "
      "one C×1×1 with the same C (squeeze-and-excitation)"),
     (chain((32, 6, 6), ("Reshape", "r", {})), "r",
      "Reshape 'r': target shape 1×28×28 holds 784 values but its input 32×6×6 holds 1,152 — "
