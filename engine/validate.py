@@ -79,7 +79,8 @@ def node_label(node: Node) -> str:
 
 def _join(node: Node, message: str) -> str:
     """'Dense 'fc1' expects …' reads as one sentence; other clauses follow a colon."""
-    sep = " " if message.startswith(("expects", "receives", "has ", "takes ", "inputs ")) else ": "
+    sentence = message.startswith(("expects", "receives", "has ", "takes ", "inputs ", "is "))
+    sep = " " if sentence else ": "
     return f"{node_label(node)}{sep}{message}"
 
 
