@@ -1,0 +1,23 @@
+"""The Netdraft designer: PySide6 views and undoable commands over the engine."""
+
+from __future__ import annotations
+
+import sys
+
+
+def _keep_none_alive() -> None:
+    """PySide6 6.12 is built for Pythons where None is immortal: its void methods return None
+    without taking a reference. On Python 3.11 each call then drops one of None's references,
+    and after a few thousand calls (one repaint of a large network) the interpreter aborts
+    with "deallocating None". Give None more references than a session can drop."""
+    if sys.version_info >= (3, 12):
+        return
+    import ctypes
+
+    import PySide6
+
+    if tuple(PySide6.__version_info__[:2]) >= (6, 12):
+        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
+
+
+_keep_none_alive()

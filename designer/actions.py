@@ -1,0 +1,147 @@
+"""Menus, toolbar and shortcuts: every action of the designer, with the platform's standard
+key sequences where there is one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QStyle, QToolBar
+
+from designer import icons, theme
+
+if TYPE_CHECKING:
+    from designer.main_window import MainWindow
+
+Key = QKeySequence.StandardKey
+
+
+def _action(window: MainWindow, text: str, slot, keys=(), tip: str = "", icon=None) -> QAction:
+    action = QAction(text, window)
+    shortcuts = [k if isinstance(k, QKeySequence) else QKeySequence(k) for k in keys]
+    if shortcuts:
+        action.setShortcuts(shortcuts)
+    action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
+    if shortcuts:
+        action.setToolTip(f"{text.replace('&', '').rstrip('…')} "
+                          f"({shortcuts[0].toString(QKeySequence.SequenceFormat.NativeText)})")
+    if icon is not None:
+        action.setIcon(icon)
+    action.triggered.connect(lambda _checked=False: slot())
+    window.addAction(action)
+    return action
+
+
+def build(window: MainWindow) -> dict[str, QAction]:
+    edit, files, view = window.editing, window.files, window.view
+    std = window.style().standardIcon
+    a: dict[str, QAction] = {}
+    a["new"] = _action(window, "&New", files.new_empty, [Key.New], "New empty network",
+                       std(QStyle.StandardPixmap.SP_FileIcon))
+    a["gallery"] = _action(window, "New from &Template…", files.new_from_gallery,
+                           ["Ctrl+Shift+N"], "Start from one of the lecture's networks",
+                           icons.icon("Backbones"))
+    a["open"] = _action(window, "&Open…", files.open_dialog, [Key.Open], "Open a project",
+                        std(QStyle.StandardPixmap.SP_DialogOpenButton))
+    a["save"] = _action(window, "&Save", files.save, [Key.Save], "Save the project",
+                        std(QStyle.StandardPixmap.SP_DialogSaveButton))
+    a["save_as"] = _action(window, "Save &As…", files.save_as, [Key.SaveAs])
+    a["quit"] = _action(window, "&Quit", window.close, [Key.Quit])
+    group = window.undo_group
+    a["undo"] = group.createUndoAction(window, "Undo")
+    a["undo"].setShortcuts([QKeySequence(Key.Undo)])
+    a["redo"] = group.createRedoAction(window, "Redo")
+    a["redo"].setShortcuts([QKeySequence(Key.Redo), QKeySequence("Ctrl+Y")]
+                           if QKeySequence(Key.Redo) != QKeySequence("Ctrl+Y")
+                           else [QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
+    a["undo"].setIcon(std(QStyle.StandardPixmap.SP_ArrowBack))
+    a["redo"].setIcon(std(QStyle.StandardPixmap.SP_ArrowForward))
+    a["cut"] = _action(window, "Cu&t", edit.cut, [Key.Cut])
+    a["copy"] = _action(window, "&Copy", edit.copy, [Key.Copy])
+    a["paste"] = _action(window, "&Paste", edit.paste, [Key.Paste])
+    a["duplicate"] = _action(window, "&Duplicate", edit.duplicate, ["Ctrl+D"])
+    a["delete"] = _action(window, "De&lete", edit.delete,
+                          [Key.Delete, QKeySequence(Qt.Key.Key_Backspace)],
+                          "Delete the selected blocks and connections")
+    a["select_all"] = _action(window, "Select &All", edit.select_all, [Key.SelectAll])
+    a["rename"] = _action(window, "&Rename…", window.focus_name, ["F2"])
+    a["group"] = _action(window, "&Group", edit.group, ["Ctrl+G"],
+                         "Group the selected blocks into one unit", icons.icon("group"))
+    a["ungroup"] = _action(window, "&Ungroup", edit.ungroup, ["Ctrl+Shift+G"])
+    a["toggle_group"] = _action(window, "&Expand / Collapse Group",
+                                edit.toggle_selected_groups, ["Ctrl+E"])
+    a["arrange_tb"] = _action(window, "Auto-arrange &Top to Bottom",
+                              lambda: edit.arrange("TB"), ["Ctrl+L"],
+                              "Lay the network out in layers, top to bottom",
+                              icons.icon("arrange"))
+    a["arrange_lr"] = _action(window, "Auto-arrange &Left to Right",
+                              lambda: edit.arrange("LR"), ["Ctrl+Shift+L"])
+    a["zoom_in"] = _action(window, "Zoom &In", view.zoom_in, [Key.ZoomIn, "Ctrl+="])
+    a["zoom_out"] = _action(window, "Zoom &Out", view.zoom_out, [Key.ZoomOut])
+    a["fit"] = _action(window, "&Fit to Window", view.fit, ["Ctrl+0"])
+    a["minimap"] = _action(window, "&Overview Map", lambda: view.minimap.set_enabled(
+        a["minimap"].isChecked()), tip="Show an overview of large networks")
+    a["minimap"].setCheckable(True)
+    a["minimap"].setChecked(True)
+    bars = QActionGroup(window)
+    for measure, text in (("params", "Share Bar: &Parameters"), ("macs", "Share Bar: &MACs")):
+        act = _action(window, text, lambda m=measure: window.scene.set_bar_measure(m),
+                      tip=f"Each block's bar shows its share of the network's {measure}")
+        act.setCheckable(True)
+        act.setChecked(measure == "params")
+        bars.addAction(act)
+        a[f"bar_{measure}"] = act
+    themes = QActionGroup(window)
+    for choice in theme.CHOICES:
+        act = _action(window, f"{choice.capitalize()} Theme",
+                      lambda c=choice: window.set_theme(c))
+        act.setCheckable(True)
+        themes.addAction(act)
+        a[f"theme_{choice}"] = act
+    a["about"] = _action(window, "&About Netdraft", window.about)
+    return a
+
+
+def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    file_menu.addActions([a["new"], a["gallery"], a["open"]])
+    window.recent_menu = file_menu.addMenu("Open &Recent")
+    file_menu.addSeparator()
+    file_menu.addActions([a["save"], a["save_as"]])
+    file_menu.addSeparator()
+    file_menu.addAction(a["quit"])
+    edit_menu = bar.addMenu("&Edit")
+    edit_menu.addActions([a["undo"], a["redo"]])
+    edit_menu.addSeparator()
+    edit_menu.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
+    edit_menu.addSeparator()
+    edit_menu.addActions([a["select_all"], a["rename"]])
+    arrange_menu = bar.addMenu("&Arrange")
+    arrange_menu.addActions([a["group"], a["ungroup"], a["toggle_group"]])
+    arrange_menu.addSeparator()
+    arrange_menu.addActions([a["arrange_tb"], a["arrange_lr"]])
+    view_menu = bar.addMenu("&View")
+    view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
+    view_menu.addSeparator()
+    view_menu.addActions([a["minimap"], a["bar_params"], a["bar_macs"]])
+    view_menu.addSeparator()
+    view_menu.addActions([a[f"theme_{c}"] for c in theme.CHOICES])
+    window.panels_menu = view_menu.addMenu("&Panels")
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(a["about"])
+
+
+def build_toolbar(window: MainWindow, a: dict[str, QAction]) -> QToolBar:
+    toolbar = window.addToolBar("Main")
+    toolbar.setObjectName("main-toolbar")
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    toolbar.addActions([a["new"], a["gallery"], a["open"], a["save"]])
+    toolbar.addSeparator()
+    toolbar.addActions([a["undo"], a["redo"]])
+    toolbar.addSeparator()
+    toolbar.addActions([a["group"], a["arrange_tb"]])
+    toolbar.addSeparator()
+    toolbar.addActions([a["zoom_out"], a["fit"], a["zoom_in"]])
+    return toolbar

@@ -1,0 +1,48 @@
+"""Start the designer: `python main.py [FILE]` (the lenet-5 template when no file is given)."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from designer import settings_store, theme
+from designer.document import Document
+from designer.main_window import MainWindow
+from engine import project as projects
+from engine import templates
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
+    app.setOrganizationName("Netdraft")
+    app.setApplicationName("Netdraft")
+    app.setApplicationDisplayName("Netdraft")
+    theme.apply(app, settings_store.theme_choice())
+    return app
+
+
+def build_window(path: str | None = None) -> MainWindow:
+    """The main window with a file, or the default template (an empty network when the
+    template is missing)."""
+    window = MainWindow()
+    window.restore_layout()
+    opened = False
+    if path:
+        opened = window.files.open_path(path, ask=False)
+    if not opened and templates.DEFAULT_TEMPLATE in templates.names():
+        opened = window.files.open_template(templates.DEFAULT_TEMPLATE)
+    if not opened:
+        window.set_document(Document(projects.Project()))
+    return window
+
+
+def run_designer(argv: list[str]) -> int:
+    files = [a for a in argv if not a.startswith("-")]
+    app = make_app(argv)
+    window = build_window(files[0] if files else None)
+    window.show()
+    QTimer.singleShot(0, window.view.show_start)
+    QTimer.singleShot(200, window.files.offer_recovery)
+    return app.exec()

@@ -1,0 +1,114 @@
+"""What a block shows, read from the engine each time it is painted (nothing is copied)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from designer.document import Document
+from engine.layers import REGISTRY
+from engine.shapes import fmt_shape
+from engine.summary import human_count
+
+
+@dataclass(frozen=True)
+class Face:
+    title: str
+    kind: str
+    detail: str
+    shape: str
+    counts: str
+    status: str  # ok, problem, unknown
+    problem: str = ""
+    hint: str = ""
+
+    @property
+    def tooltip(self) -> str:
+        lines = [f"<b>{_esc(self.title)}</b> ({_esc(self.kind)})"]
+        if self.detail:
+            lines.append(_esc(self.detail))
+        if self.shape:
+            lines.append(f"output: {_esc(self.shape)}")
+        if self.counts:
+            lines.append(_esc(self.counts))
+        if self.problem:
+            lines.append(f"<span style='color:#d12c2c'><b>Problem:</b> {_esc(self.problem)}"
+                         "</span>")
+            if self.hint:
+                lines.append(f"<b>Fix:</b> {_esc(self.hint)}")
+        elif self.status == "unknown":
+            lines.append("Shape unknown: a block upstream has a problem.")
+        return "<br>".join(lines)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shapes_text(shapes: tuple) -> str:
+    if not shapes:
+        return "?"
+    return ", ".join(fmt_shape(s) for s in shapes)
+
+
+def counts_text(params: int, macs: int) -> str:
+    text = f"{params:,} params"
+    if macs:
+        text += f" · {human_count(macs)} MACs"
+    return text
+
+
+def describe(node_kind: str, params: dict) -> str:
+    """The kind's key parameters in the lecture's words ("40 @ 5×5, stride 1, same")."""
+    if node_kind not in REGISTRY:
+        return ""
+    kind = REGISTRY.get(node_kind)
+    try:
+        return kind.describe(kind.resolve(params))
+    except Exception:  # a value outside the schema: the problem says which
+        return ""
+
+
+def block_face(doc: Document, node_id: str) -> Face:
+    node = doc.graph.nodes[node_id]
+    if node.is_group:
+        return group_face(doc, node_id)
+    result = doc.analysis.results.get(node_id)
+    detail = describe(node.kind, node.params)
+    if result is None:
+        return Face(node.name, node.kind, detail, "", "", "unknown")
+    shape = fmt_shape(result.shape) if result.ok and result.shape else ""
+    counts = counts_text(result.params, result.macs) if result.ok else ""
+    problem = result.problem
+    return Face(node.name, node.kind, detail, shape, counts, result.status,
+                problem.message if problem else "", problem.hint if problem else "")
+
+
+def group_face(doc: Document, group_id: str) -> Face:
+    node = doc.graph.nodes[group_id]
+    members = doc.graph.members(group_id)
+    summary = doc.analysis.group(group_id)
+    if summary.input_shapes or summary.output_shapes:
+        detail = (f"{shapes_text(summary.input_shapes)} → "
+                  f"{shapes_text(summary.output_shapes)}")
+    else:
+        detail = ""
+    first = summary.problems[0] if summary.problems else None
+    count = len(members)
+    kind = f"group · {count} block" + ("" if count == 1 else "s")
+    return Face(node.name, kind, detail, shapes_text(summary.output_shapes)
+                if summary.output_shapes else "", counts_text(summary.params, summary.macs),
+                summary.status, first.message if first else "", first.hint if first else "")
+
+
+def measure_of(doc: Document, node_id: str, measure: str) -> int:
+    """A block's (or group's) parameters or MACs: its share bar is this over the total."""
+    node = doc.graph.nodes.get(node_id)
+    if node is None:
+        return 0
+    if node.is_group:
+        summary = doc.analysis.group(node_id)
+        return summary.params if measure == "params" else summary.macs
+    result = doc.analysis.results.get(node_id)
+    if result is None:
+        return 0
+    return result.params if measure == "params" else result.macs

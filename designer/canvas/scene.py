@@ -1,0 +1,358 @@
+"""The canvas scene: follows one Document and keeps an item per engine id.
+
+The scene never edits the model itself: mouse gestures are Interaction objects that push
+commands; the scene repaints from the Document's ``refreshed`` signal (DESIGN.md rule 2).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QTransform
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
+
+from designer.canvas import interactions
+from designer.canvas.faces import measure_of
+from designer.canvas.items import (
+    BLOCK_H,
+    BLOCK_W,
+    PAD,
+    BlockItem,
+    EdgeItem,
+    GroupFrameItem,
+)
+from designer.document import Document, Refresh
+from engine.graph import Edge
+from engine.layout import GROUP_HEADER, GROUP_PADDING
+
+SCENE_MARGIN = 400.0
+
+
+class CanvasScene(QGraphicsScene):
+    selection_ids_changed = Signal(list)  # node ids selected
+    group_toggle_requested = Signal(str)  # group id to expand or collapse
+    content_changed = Signal()  # items moved, added or removed (for the minimap)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.blocks: dict[str, BlockItem] = {}
+        self.frames: dict[str, GroupFrameItem] = {}
+        self.edges: dict[Edge, EdgeItem] = {}
+        self.bar_measure = "params"
+        self.interaction: interactions.Interaction | None = None
+        self.owner: dict[str, str] = {}  # node id -> the id it is drawn as
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.selectionChanged.connect(self._emit_selection)
+
+    # -------------------------------------------------------------- document
+    def set_document(self, doc: Document) -> None:
+        if self.doc is not None:
+            self.doc.refreshed.disconnect(self.on_refresh)
+        self.doc = doc
+        doc.refreshed.connect(self.on_refresh)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        doc = self.doc
+        self.clearSelection()
+        self.clear()
+        self.blocks.clear()
+        self.frames.clear()
+        self.edges.clear()
+        if doc is None:
+            return
+        for node in doc.graph.nodes.values():
+            self._add_node_items(node.id)
+        for edge in doc.graph.edges:
+            self._add_edge_item(edge)
+        self._sync_visibility()
+        self._place_all()
+        self._update_bars(force=True)
+        self._fit_scene_rect()
+        self.content_changed.emit()
+
+    def _add_node_items(self, node_id: str) -> None:
+        node = self.doc.graph.nodes[node_id]
+        item = BlockItem(node_id, is_group=node.is_group)
+        self.addItem(item)
+        self.blocks[node_id] = item
+        if node.is_group:
+            frame = GroupFrameItem(node_id)
+            self.addItem(frame)
+            self.frames[node_id] = frame
+
+    def _add_edge_item(self, edge: Edge) -> None:
+        item = EdgeItem(edge)
+        self.addItem(item)
+        self.edges[edge] = item
+
+    def on_refresh(self, refresh: Refresh) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+        if refresh.everything:
+            self.rebuild()
+            return
+        for node_id in refresh.removed:
+            for table in (self.blocks, self.frames):
+                item = table.pop(node_id, None)
+                if item is not None:
+                    self.removeItem(item)
+        for edge in refresh.edges_removed:
+            item = self.edges.pop(edge, None)
+            if item is not None:
+                self.removeItem(item)
+        for node_id in refresh.added:
+            if node_id in doc.graph.nodes and node_id not in self.blocks:
+                self._add_node_items(node_id)
+        for edge in refresh.edges_added:
+            if edge not in self.edges and edge in doc.graph.inputs_of(edge.dst):
+                self._add_edge_item(edge)
+        if refresh.structure:
+            self._sync_visibility()
+            self._place_all()
+        else:
+            self._place(refresh.positions)
+        touched = refresh.results | refresh.nodes
+        self._repaint(touched)
+        self._update_bars(force=False)
+        if refresh.structure or refresh.positions:
+            self._fit_scene_rect()
+            self.content_changed.emit()
+
+    # ------------------------------------------------------------- visibility
+    def _sync_visibility(self) -> None:
+        """Which items show: blocks outside collapsed groups, collapsed groups as blocks,
+        expanded groups as frames; edges between visible owners, once per pair."""
+        doc = self.doc
+        self.owner = {i: doc.visible_owner(i) for i in doc.graph.nodes}
+        collapsed = doc.collapsed
+        for node_id, item in self.blocks.items():
+            hidden_inside = self.owner[node_id] != node_id
+            if item.is_group:
+                item.setVisible(not hidden_inside and node_id in collapsed)
+                self.frames[node_id].setVisible(not hidden_inside and node_id not in collapsed)
+            else:
+                item.setVisible(not hidden_inside)
+        shown: set[tuple[str, str]] = set()
+        for edge, item in sorted(self.edges.items()):
+            ends = (self.owner.get(edge.src, edge.src), self.owner.get(edge.dst, edge.dst))
+            visible = ends[0] != ends[1] and ends not in shown
+            shown.add(ends)
+            item.setVisible(visible)
+        for item in self.selectedItems():
+            if not item.isVisible():
+                item.setSelected(False)
+
+    # -------------------------------------------------------------- geometry
+    def _place_all(self) -> None:
+        self._place(set(self.blocks), all_edges=True)
+
+    def _place(self, ids: set[str], all_edges: bool = False) -> None:
+        doc = self.doc
+        moved = set()
+        for node_id in ids:
+            item = self.blocks.get(node_id)
+            if item is None:
+                continue
+            pos = doc.position(node_id)
+            if pos is None:
+                pos = self._default_position(node_id)
+            if item.pos() != QPointF(*pos):
+                item.setPos(*pos)
+            moved.add(node_id)
+        if not moved and not all_edges:
+            return
+        if all_edges:
+            edges = list(self.edges.values())
+        else:
+            owners = {self.owner.get(i, i) for i in moved}
+            edges = [e for edge, e in self.edges.items()
+                     if self.owner.get(edge.src) in owners or self.owner.get(edge.dst) in owners
+                     or edge.src in moved or edge.dst in moved]
+        self.adjust_edges(edges)
+        self._update_frames()
+
+    def _default_position(self, node_id: str) -> tuple[float, float]:
+        # A block the ui has no place for (an engine edit outside the designer).
+        return (0.0, 0.0)
+
+    def adjust_edges(self, edges) -> None:
+        direction = self.doc.direction
+        for item in edges:
+            if not item.isVisible():
+                continue
+            src = self.blocks.get(self.owner.get(item.edge.src, item.edge.src))
+            dst = self.blocks.get(self.owner.get(item.edge.dst, item.edge.dst))
+            if src is None or dst is None:
+                continue
+            item.set_ends(src.scene_port("out"), dst.scene_port("in"), direction)
+
+    def _update_frames(self) -> None:
+        """Fit each expanded group's frame around its visible members (innermost first)."""
+        graph = self.doc.graph
+        depth = {g: len(graph.ancestors_of(g)) for g in self.frames}
+        rects: dict[str, QRectF] = {}
+        for group_id in sorted(self.frames, key=lambda g: -depth[g]):
+            frame = self.frames[group_id]
+            if not frame.isVisible():
+                continue
+            rect = QRectF()
+            for child in graph.children(group_id):
+                if child.id in rects:
+                    part = rects[child.id]
+                else:
+                    item = self.blocks.get(child.id)
+                    if item is None or not item.isVisible():
+                        continue
+                    part = QRectF(item.pos(), item.pos() + QPointF(BLOCK_W, BLOCK_H))
+                rect = part if rect.isNull() else rect.united(part)
+            if rect.isNull():
+                pos = self.doc.position(group_id) or (0.0, 0.0)
+                rect = QRectF(pos[0], pos[1], BLOCK_W, BLOCK_H)
+            rect = rect.adjusted(-GROUP_PADDING, -GROUP_PADDING - GROUP_HEADER,
+                                 GROUP_PADDING, GROUP_PADDING)
+            rects[group_id] = rect
+            frame.set_rect(rect)
+
+    def _fit_scene_rect(self) -> None:
+        rect = self.itemsBoundingRect()
+        if rect.isNull():
+            rect = QRectF(0, 0, BLOCK_W, BLOCK_H)
+        self.setSceneRect(rect.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN,
+                                        SCENE_MARGIN))
+
+    # -------------------------------------------------------------- repainting
+    def _repaint(self, ids: set[str]) -> None:
+        """Repaint blocks whose analysis or parameters changed, their groups and edges."""
+        if not ids:
+            return
+        graph = self.doc.graph
+        groups: set[str] = set()
+        for node_id in ids:
+            item = self.blocks.get(node_id)
+            if item is not None:
+                item.update()
+            if node_id in graph.nodes:
+                groups.update(graph.ancestors_of(node_id))
+        for group_id in groups:
+            for table in (self.blocks, self.frames):
+                item = table.get(group_id)
+                if item is not None:
+                    item.update()
+        for node_id in ids:
+            for edge in graph.outputs_of(node_id) if node_id in graph.nodes else ():
+                item = self.edges.get(edge)
+                if item is not None and item.isVisible():
+                    item.refresh_label()
+
+    def set_bar_measure(self, measure: str) -> None:
+        self.bar_measure = measure
+        self._update_bars(force=True)
+
+    def _update_bars(self, force: bool) -> None:
+        """Each block's share bar; only blocks whose bar moves by a pixel repaint."""
+        doc = self.doc
+        totals = doc.analysis.totals()
+        total = totals["params"] if self.bar_measure == "params" else totals["macs"]
+        track = BLOCK_W - 2 * PAD
+        for node_id, item in self.blocks.items():
+            if not item.isVisible() and not force:
+                continue
+            value = measure_of(doc, node_id, self.bar_measure)
+            px = round(track * value / total) if total > 0 else 0
+            if px != item.bar_px or force:
+                item.bar_px = px
+                item.update()
+
+    # ---------------------------------------------------------------- queries
+    def item_for(self, node_id: str) -> QGraphicsItem | None:
+        """The item that shows a node now: its block, its frame or its collapsed group."""
+        owner = self.owner.get(node_id, node_id)
+        frame = self.frames.get(owner)
+        if frame is not None and frame.isVisible():
+            return frame
+        return self.blocks.get(owner)
+
+    def selected_ids(self) -> list[str]:
+        ids = []
+        for item in self.selectedItems():
+            if isinstance(item, BlockItem | GroupFrameItem):
+                ids.append(item.node_id)
+        return sorted(ids, key=lambda i: (self.blocks[i].y(), self.blocks[i].x())
+                      if i in self.blocks else (0, 0))
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select_ids(self, ids) -> None:
+        self.blockSignals(True)
+        self.clearSelection()
+        for node_id in ids:
+            item = self.item_for(node_id)
+            if item is not None:
+                item.setSelected(True)
+        self.blockSignals(False)
+        self._emit_selection()
+
+    def _emit_selection(self) -> None:
+        self.selection_ids_changed.emit(self.selected_ids())
+
+    def block_at(self, pos: QPointF, transform: QTransform) -> QGraphicsItem | None:
+        for item in self.items(pos, Qt.ItemSelectionMode.IntersectsItemShape,
+                               Qt.SortOrder.DescendingOrder, transform):
+            if isinstance(item, BlockItem | GroupFrameItem | EdgeItem) and item.isVisible():
+                return item
+        return None
+
+    def edge_at(self, pos: QPointF, transform: QTransform) -> EdgeItem | None:
+        for item in self.items(pos, Qt.ItemSelectionMode.IntersectsItemShape,
+                               Qt.SortOrder.DescendingOrder, transform):
+            if isinstance(item, EdgeItem) and item.isVisible():
+                return item
+        return None
+
+    # ------------------------------------------------------------------ mouse
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self.doc is not None and self.interaction is None:
+            started = interactions.start(self, event)
+            if started is not None:
+                self.interaction = started
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self.interaction is not None:
+            self.interaction.move(event)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self.interaction is not None:
+            interaction, self.interaction = self.interaction, None
+            interaction.release(event)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        item = self.block_at(event.scenePos(), self._transform(event))
+        if isinstance(item, BlockItem) and item.is_group or isinstance(item, GroupFrameItem):
+            self.group_toggle_requested.emit(item.node_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def cancel_interaction(self) -> None:
+        if self.interaction is not None:
+            self.interaction.cancel()
+            self.interaction = None
+
+    @staticmethod
+    def _transform(event: QGraphicsSceneMouseEvent) -> QTransform:
+        widget = event.widget()
+        view = widget.parent() if widget is not None else None
+        return view.transform() if view is not None else QTransform()
+

@@ -1,0 +1,209 @@
+"""One open project: the engine's Project, its live Analysis, its undo stack and the ui data.
+
+The Document is where the designer meets the engine. It never copies the model: positions
+and collapsed groups live in ``project.ui`` (the file keeps them there), everything else in
+the Graph. It collects the engine's change notifications and, once per event-loop turn,
+updates the analysis and emits one ``refreshed`` signal naming what changed, so that the
+canvas and the panels repaint only that.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoStack
+
+from engine.graph import Change, Edge, Graph
+from engine.project import Project
+from engine.validate import Analysis
+
+Point = tuple[float, float]
+
+
+@dataclass
+class Refresh:
+    """What one flush changed. ``results``: ids whose analysis changed; ``nodes``: ids whose
+    name, parameters or group changed; ``positions``: ids that moved; ``structure``: blocks,
+    edges, groups or collapsed groups changed, so visibility must be recomputed."""
+
+    results: set[str] = field(default_factory=set)
+    nodes: set[str] = field(default_factory=set)
+    added: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    edges_added: set[Edge] = field(default_factory=set)
+    edges_removed: set[Edge] = field(default_factory=set)
+    positions: set[str] = field(default_factory=set)
+    structure: bool = False
+    everything: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.results or self.nodes or self.added or self.removed
+                    or self.edges_added or self.edges_removed or self.positions
+                    or self.structure or self.everything)
+
+
+class Document(QObject):
+    refreshed = Signal(object)  # Refresh
+    message = Signal(str)  # a refused edit, for the status bar
+
+    def __init__(self, project: Project | None = None, path: str | Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project = project if project is not None else Project()
+        self.path: Path | None = Path(path) if path else None
+        self.graph: Graph = self.project.graph
+        self.project.ui.setdefault("positions", {})
+        if "collapsed" not in self.project.ui:
+            # Templates open with their groups collapsed (the ui key is absent there).
+            self.project.ui["collapsed"] = sorted(n.id for n in self.graph.nodes.values()
+                                                  if n.is_group)
+        self.analysis = Analysis(self.graph, live=True)
+        self.undo_stack = QUndoStack(self)
+        self._pending = Refresh(everything=True)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self.flush)
+        self.graph.changed.subscribe(self._on_change)
+
+    def close(self) -> None:
+        self.graph.changed.unsubscribe(self._on_change)
+        self.analysis.close()
+        self._timer.stop()
+
+    # ---------------------------------------------------------------- naming
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path else f"{self.project.name}"
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def label(self, node_id: str) -> str:
+        node = self.graph.nodes.get(node_id)
+        return node.name if node else node_id
+
+    # ------------------------------------------------------------- ui state
+    @property
+    def positions(self) -> dict[str, list[float]]:
+        return self.project.ui["positions"]
+
+    def position(self, node_id: str) -> Point | None:
+        pos = self.positions.get(node_id)
+        return (float(pos[0]), float(pos[1])) if pos is not None else None
+
+    def set_positions(self, mapping: dict[str, Point | None]) -> dict[str, Point | None]:
+        """Move blocks (None forgets a position); returns the previous positions."""
+        old: dict[str, Point | None] = {}
+        for node_id, pos in mapping.items():
+            old[node_id] = self.position(node_id)
+            if pos is None:
+                self.positions.pop(node_id, None)
+            else:
+                self.positions[node_id] = [round(float(pos[0]), 2), round(float(pos[1]), 2)]
+        self._pending.positions.update(mapping)
+        self._schedule()
+        return old
+
+    @property
+    def collapsed(self) -> set[str]:
+        return set(self.project.ui.get("collapsed", []))
+
+    def is_collapsed(self, group_id: str) -> bool:
+        return group_id in self.project.ui.get("collapsed", [])
+
+    def set_collapsed(self, group_id: str, flag: bool) -> bool:
+        old = self.is_collapsed(group_id)
+        current = self.collapsed
+        if flag:
+            current.add(group_id)
+        else:
+            current.discard(group_id)
+        self.project.ui["collapsed"] = sorted(current)
+        self._pending.structure = True
+        self._pending.nodes.add(group_id)
+        self._schedule()
+        return old
+
+    @property
+    def direction(self) -> str:
+        """How blocks flow on the canvas: "TB" (top to bottom) or "LR"."""
+        return "LR" if self.project.ui.get("direction") == "LR" else "TB"
+
+    def set_ui(self, key: str, value: Any) -> None:
+        """Set (None: remove) a ui value other than positions and collapsed groups."""
+        if value is None:
+            self.project.ui.pop(key, None)
+        else:
+            self.project.ui[key] = copy.deepcopy(value)
+        self._pending.everything = True
+        self._schedule()
+
+    def visible_owner(self, node_id: str) -> str:
+        """The node a block is drawn as: itself, or its outermost collapsed group."""
+        collapsed = self.project.ui.get("collapsed", [])
+        owner = node_id
+        node = self.graph.nodes.get(node_id)
+        while node is not None and node.parent is not None:
+            if node.parent in collapsed:
+                owner = node.parent
+            node = self.graph.nodes.get(node.parent)
+        return owner
+
+    def ui_snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.project.ui)
+
+    # ------------------------------------------------------------ following
+    def _on_change(self, change: Change) -> None:
+        pending = self._pending
+        what = change.what
+        if what == "node_added":
+            pending.added.add(change.node_id)
+            pending.removed.discard(change.node_id)
+            pending.structure = True
+        elif what == "node_removed":
+            pending.removed.add(change.node_id)
+            pending.added.discard(change.node_id)
+            pending.structure = True
+            self._forget_ui(change.node_id)
+        elif what == "edge_added":
+            pending.edges_added.add(change.edge)
+            pending.edges_removed.discard(change.edge)
+            pending.structure = True
+        elif what == "edge_removed":
+            pending.edges_removed.add(change.edge)
+            pending.edges_added.discard(change.edge)
+            pending.structure = True
+        elif what == "parent_changed":
+            pending.nodes.add(change.node_id)
+            pending.structure = True
+        elif what == "reset":
+            pending.everything = True
+        elif change.node_id is not None:
+            pending.nodes.add(change.node_id)
+        self._schedule()
+
+    def _forget_ui(self, node_id: str) -> None:
+        # Commands restore positions explicitly; a removed group must not stay collapsed.
+        collapsed = self.project.ui.get("collapsed", [])
+        if node_id in collapsed:
+            self.project.ui["collapsed"] = [g for g in collapsed if g != node_id]
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> Refresh:
+        """Bring the analysis up to date and tell the views what changed (at most once per
+        event-loop turn; tests may call it directly)."""
+        self._timer.stop()
+        pending, self._pending = self._pending, Refresh()
+        pending.results = self.analysis.update()
+        if pending:
+            self.refreshed.emit(pending)
+        return pending

@@ -1,0 +1,212 @@
+"""One editor widget per parameter type of the schema (engine.layers.base.Param).
+
+An editor shows a value and emits ``edited(value)`` with a parsed value, or ``refused(reason)``
+when what was typed does not fit the schema; it never stores the value anywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from engine.layers import Param
+
+INT_LIMIT = 2**31 - 1
+
+
+class Editor(QWidget):
+    edited = Signal(object)
+    refused = Signal(str)
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.param = param
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.setToolTip(param.help)
+
+    def set_value(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def submit(self, value: Any) -> None:
+        reason = self.param.check(value)
+        if reason:
+            self.refused.emit(f"{reason}. Received: {value!r}")
+        else:
+            self.edited.emit(value)
+
+
+class IntEditor(Editor):
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.box = QSpinBox(self)
+        low = -INT_LIMIT if param.min is None else max(int(param.min), -INT_LIMIT)
+        high = INT_LIMIT if param.max is None else min(int(param.max), INT_LIMIT)
+        self.box.setRange(low, high)
+        self.box.setAccelerated(True)
+        self.box.setKeyboardTracking(True)
+        self._layout.addWidget(self.box)
+        self.box.valueChanged.connect(lambda v: self.submit(int(v)))
+
+    def set_value(self, value: Any) -> None:
+        if isinstance(value, int) and self.box.value() != value:
+            self.box.blockSignals(True)
+            self.box.setValue(value)
+            self.box.blockSignals(False)
+
+
+class FloatEditor(Editor):
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.box = QDoubleSpinBox(self)
+        self.box.setDecimals(5)
+        low = -1e12 if param.min is None else float(param.min)
+        high = 1e12 if param.max is None else float(param.max)
+        self.box.setRange(low, high)
+        span = high - low
+        self.box.setSingleStep(0.05 if span <= 1.0 else 0.1 if span <= 10 else 1.0)
+        self._layout.addWidget(self.box)
+        self.box.valueChanged.connect(lambda v: self.submit(float(v)))
+
+    def set_value(self, value: Any) -> None:
+        if isinstance(value, int | float) and abs(self.box.value() - value) > 1e-12:
+            self.box.blockSignals(True)
+            self.box.setValue(float(value))
+            self.box.blockSignals(False)
+
+
+class BoolEditor(Editor):
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.box = QCheckBox(self)
+        self._layout.addWidget(self.box)
+        self.box.toggled.connect(lambda v: self.submit(bool(v)))
+
+    def set_value(self, value: Any) -> None:
+        if bool(value) != self.box.isChecked():
+            self.box.blockSignals(True)
+            self.box.setChecked(bool(value))
+            self.box.blockSignals(False)
+
+
+class ChoiceEditor(Editor):
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        self.box = QComboBox(self)
+        for choice in param.choices:
+            self.box.addItem(str(choice), choice)
+        self._layout.addWidget(self.box)
+        self.box.currentIndexChanged.connect(
+            lambda i: self.submit(self.box.itemData(i)) if i >= 0 else None)
+
+    def set_value(self, value: Any) -> None:
+        index = self.box.findData(value)
+        if index >= 0 and index != self.box.currentIndex():
+            self.box.blockSignals(True)
+            self.box.setCurrentIndex(index)
+            self.box.blockSignals(False)
+
+
+class TextEditor(Editor):
+    """Free text, and the typed forms: ints ("1, 28, 28"), size ("3" or "3, 5") and padding
+    ("same", "valid", "1" or "1, 2"). Applies as soon as what is typed is valid."""
+
+    def __init__(self, param: Param, parent: QWidget | None = None) -> None:
+        super().__init__(param, parent)
+        if param.type == "padding":
+            self.combo = QComboBox(self)
+            self.combo.setEditable(True)
+            self.combo.addItems(["valid", "same"])
+            self.edit = self.combo.lineEdit()
+            self._layout.addWidget(self.combo)
+            self.combo.activated.connect(lambda i: self._typed(self.combo.itemText(i)))
+        else:
+            self.edit = QLineEdit(self)
+            self._layout.addWidget(self.edit)
+        placeholder = {"ints": "e.g. 1, 28, 28", "size": "e.g. 3 or 3, 5",
+                       "padding": "valid, same, 1 or 1, 2"}.get(param.type, "")
+        if param.optional:
+            placeholder = (placeholder + " — empty: none").strip(" —")
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.textEdited.connect(self._typed)
+
+    def _typed(self, text: str) -> None:
+        try:
+            value = parse(self.param, text)
+        except ValueError as err:
+            self.refused.emit(str(err))
+            return
+        self.submit(value)
+
+    def set_value(self, value: Any) -> None:
+        text = format_value(value)
+        if self.edit.hasFocus():
+            try:
+                if parse(self.param, self.edit.text()) == value:
+                    return  # keep the user's spelling while they type
+            except ValueError:
+                pass
+        if self.edit.text() != text:
+            self.edit.blockSignals(True)
+            self.edit.setText(text)
+            self.edit.blockSignals(False)
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def parse(param: Param, text: str) -> Any:
+    """Text as the parameter's value; raises ValueError with a reason for the user."""
+    text = text.strip()
+    if param.type == "str":
+        return text
+    if not text:
+        if param.optional:
+            return None
+        raise ValueError("a value is needed")
+    if param.type == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number. Received: {text!r}") from None
+    if param.type == "padding" and text in ("valid", "same"):
+        return text
+    parts = [p for p in text.replace("×", ",").replace("x", ",").replace(" ", ",").split(",")
+             if p]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"expected whole numbers separated by commas. Received: {text!r}"
+                         ) from None
+    if param.type == "ints":
+        return numbers
+    if len(numbers) == 1:
+        return numbers[0]
+    return numbers
+
+
+def make_editor(param: Param, parent: QWidget | None = None) -> Editor:
+    if param.type == "int" and not param.optional:
+        return IntEditor(param, parent)
+    if param.type == "float" and not param.optional:
+        return FloatEditor(param, parent)
+    if param.type == "bool":
+        return BoolEditor(param, parent)
+    if param.type == "choice":
+        return ChoiceEditor(param, parent)
+    return TextEditor(param, parent)

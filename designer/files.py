@@ -1,0 +1,215 @@
+"""New, Open, Open Recent, Save, Save As, closing with unsaved changes, dropped files and
+crash recovery. A project that fails to load leaves the open document untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from designer import autosave, settings_store
+from designer.canvas.items import BLOCK_H, BLOCK_W
+from designer.document import Document
+from engine import project as projects
+from engine import templates
+from engine.layout import arrange
+
+if TYPE_CHECKING:
+    from designer.main_window import MainWindow
+
+FILTER = "Netdraft projects (*.netdraft);;All files (*)"
+
+
+def with_layout(project: projects.Project, tidy: bool = False) -> projects.Project:
+    """Give every block a place: templates and imports may come without positions.
+    ``tidy`` also lays out a project whose blocks overlap (templates written for other
+    block sizes)."""
+    graph = project.graph
+    positions = project.ui.setdefault("positions", {})
+    missing = [i for i in graph.nodes if i not in positions]
+    collapsed = project.ui.get("collapsed")
+    if collapsed is None:
+        collapsed = [n.id for n in graph.nodes.values() if n.is_group]
+    if tidy and (missing or overlapping(graph, positions, collapsed)):
+        missing = list(graph.nodes)
+    if not missing:
+        return project
+    laid = arrange(graph, collapsed, (BLOCK_W, BLOCK_H), project.ui.get("direction", "TB"))
+    if len(missing) == len(graph.nodes):
+        positions.update({k: [round(x, 2), round(y, 2)] for k, (x, y) in laid.items()})
+    else:
+        # Keep the user's layout: only the blocks without a place get one, to the right.
+        right = max((p[0] for p in positions.values()), default=0.0) + BLOCK_W + 80
+        for node_id in missing:
+            x, y = laid[node_id]
+            positions[node_id] = [round(right + x, 2), round(y, 2)]
+    return project
+
+
+def overlapping(graph, positions: dict, collapsed: list[str]) -> bool:
+    """Whether two blocks that show at the top level would overlap on the canvas."""
+    hidden = set()
+    for node in graph.nodes.values():
+        parent = node.parent
+        while parent is not None:
+            if parent in collapsed:
+                hidden.add(node.id)
+            parent = graph.nodes[parent].parent
+    shown = [positions[i] for i, n in graph.nodes.items()
+             if i not in hidden and (not n.is_group or i in collapsed) and i in positions]
+    shown.sort()
+    for k, (x, y) in enumerate(shown):
+        for x2, y2 in shown[k + 1:]:
+            if x2 - x >= BLOCK_W:
+                break
+            if abs(y2 - y) < BLOCK_H:
+                return True
+    return False
+
+
+class FileController:
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.autosaver = autosave.Autosaver(window)
+
+    @property
+    def doc(self) -> Document:
+        return self.window.doc
+
+    # -------------------------------------------------------------- asking
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        return QMessageBox.question(
+            self.window, "Unsaved changes",
+            f"Save the changes to {self.doc.title} before closing it?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+
+    def ask_restore(self, recovery: autosave.Recovery) -> bool:
+        where = recovery.original or "an unsaved project"
+        answer = QMessageBox.question(
+            self.window, "Restore unsaved work?",
+            f"Netdraft did not close properly last time. Restore the autosaved copy of "
+            f"{where}?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self.window, title, message)
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to replace or close the document."""
+        if self.doc is None or not self.doc.modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    # ---------------------------------------------------------------- opening
+    def new_empty(self) -> None:
+        if self.maybe_save():
+            self.window.set_document(Document(projects.Project()))
+
+    def new_from_gallery(self) -> None:
+        from designer.dialogs.gallery import choose_template
+
+        choice = choose_template(self.window)
+        if choice is None or not self.maybe_save():
+            return
+        if choice == "":
+            self.window.set_document(Document(projects.Project()))
+        else:
+            self.open_template(choice)
+
+    def open_template(self, name: str) -> bool:
+        try:
+            project = templates.open_template(name)
+        except projects.ProjectError as err:
+            self.show_error("Cannot open the template", str(err))
+            return False
+        self.window.set_document(Document(with_layout(project, tidy=True)))
+        self.window.view.show_start()
+        return True
+
+    def open_dialog(self) -> None:
+        start = str(self.doc.path.parent) if self.doc and self.doc.path else ""
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", start, FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path, ask: bool = True) -> bool:
+        """Open a project file; a file that fails to load shows why and changes nothing."""
+        try:
+            project = projects.load(path)
+        except projects.ProjectError as err:
+            self.show_error("Cannot open the project", str(err))
+            return False
+        if ask and not self.maybe_save():
+            return False
+        self.window.set_document(Document(with_layout(project), path=Path(path)))
+        self.window.view.show_start()
+        self.remember(str(Path(path).resolve()))
+        return True
+
+    def open_dropped(self, paths: list[str]) -> None:
+        if paths:
+            self.open_path(paths[0])
+
+    def remember(self, path: str) -> None:
+        settings_store.add_recent(path)
+        self.window.update_recent_menu()
+
+    # ---------------------------------------------------------------- saving
+    def save(self) -> bool:
+        if self.doc.path is None:
+            return self.save_as()
+        return self._write(self.doc.path)
+
+    def save_as(self) -> bool:
+        start = str(self.doc.path) if self.doc.path else f"{self.doc.project.name}.netdraft"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILTER)
+        if not path:
+            return False
+        if not path.endswith(projects.EXTENSION):
+            path += projects.EXTENSION
+        return self._write(Path(path))
+
+    def _write(self, path: Path) -> bool:
+        try:
+            projects.save(self.doc.project, path)
+        except OSError as err:
+            self.show_error("Cannot save", f"{path}: {err.strerror or err}")
+            return False
+        self.doc.path = path
+        self.doc.undo_stack.setClean()
+        self.autosaver.discard()
+        self.remember(str(path.resolve()))
+        self.window.update_title()
+        self.window.show_message(f"Saved {path}")
+        return True
+
+    # -------------------------------------------------------------- recovery
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest autosaved copy; True when one was restored."""
+        found = autosave.left_behind()
+        if not found:
+            return False
+        newest, older = found[0], found[1:]
+        restored = False
+        if self.ask_restore(newest):
+            try:
+                project = projects.load(newest.file)
+            except projects.ProjectError as err:
+                self.show_error("Cannot restore", str(err))
+            else:
+                doc = Document(with_layout(project),
+                               path=Path(newest.original) if newest.original else None)
+                self.window.set_document(doc)
+                doc.undo_stack.resetClean()  # restored work is unsaved work
+                self.window.update_title()
+                self.autosaver.changed()
+                restored = True
+        for recovery in [newest, *older]:
+            recovery.discard()
+        return restored

@@ -1,0 +1,292 @@
+"""The inspector: a form generated from the selected kind's parameter schema.
+
+Values are read from the engine whenever it changes; an edit is a command applied at once
+(consecutive edits of one field merge into one undo step); a value outside the schema is
+refused with the reason beside the field.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer import commands, icons
+from designer.canvas.faces import block_face, shapes_text
+from designer.canvas.items import category_color
+from designer.document import Document, Refresh
+from designer.editors import Editor, make_editor
+from engine.layers import REGISTRY
+from engine.shapes import fmt_shape
+from engine.summary import human_bytes, human_count
+
+REFUSED_STYLE = "color: #d12c2c;"
+
+
+class Inspector(QScrollArea):
+    toggle_group = Signal(str)
+    ungroup = Signal(str)
+    group_selection = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.doc: Document | None = None
+        self.ids: list[str] = []
+        self.editors: dict[str, Editor] = {}
+        self.reasons: dict[str, QLabel] = {}
+        self.name_edit: QLineEdit | None = None
+        self.info: QLabel | None = None
+        self.problem: QLabel | None = None
+        self._build()
+
+    def set_document(self, doc: Document) -> None:
+        if self.doc is not None:
+            self.doc.refreshed.disconnect(self.on_refresh)
+        self.doc = doc
+        doc.refreshed.connect(self.on_refresh)
+        self.show_ids([])
+
+    @property
+    def node_id(self) -> str | None:
+        return self.ids[0] if len(self.ids) == 1 else None
+
+    def show_ids(self, ids: list[str]) -> None:
+        self.ids = [i for i in ids if self.doc is not None and i in self.doc.graph.nodes]
+        self._build()
+
+    def on_refresh(self, refresh: Refresh) -> None:
+        if any(i in refresh.removed for i in self.ids) or refresh.everything:
+            self.show_ids([i for i in self.ids if i in self.doc.graph.nodes])
+            return
+        if not self.ids:
+            self._fill_info()
+            return
+        node_id = self.node_id
+        if node_id is None:
+            return
+        graph = self.doc.graph
+        related = {node_id, *(graph.ancestors_of(node_id))}
+        if graph.nodes[node_id].is_group:
+            related |= {n.id for n in graph.members(node_id)}
+        if graph.nodes[node_id].is_group and refresh.structure:
+            self._build()
+        elif related & (refresh.nodes | refresh.results) or refresh.structure:
+            self._fill_values()
+            self._fill_info()
+
+    # --------------------------------------------------------------- building
+    def _build(self) -> None:
+        self.editors, self.reasons = {}, {}
+        self.name_edit = self.info = self.problem = None
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
+        doc = self.doc
+        if doc is None or not self.ids:
+            self._build_overview(layout)
+        elif len(self.ids) > 1:
+            title = QLabel(f"<b>{len(self.ids)} blocks selected</b>")
+            layout.addWidget(title)
+            hint = QLabel("Group them into one unit with Ctrl+G, or press Delete to remove "
+                          "them.")
+            hint.setWordWrap(True)
+            layout.addWidget(hint)
+            button = QPushButton("Group selection")
+            button.clicked.connect(self.group_selection.emit)
+            layout.addWidget(button)
+        else:
+            self._build_node(layout, self.ids[0])
+        layout.addStretch(1)
+        self.setWidget(page)
+        self._fill_values()
+        self._fill_info()
+
+    def _build_overview(self, layout: QVBoxLayout) -> None:
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.info)
+
+    def _build_node(self, layout: QVBoxLayout, node_id: str) -> None:
+        node = self.doc.graph.nodes[node_id]
+        kind = REGISTRY.get(node.kind) if node.kind in REGISTRY else None
+        header = QHBoxLayout()
+        glyph = QLabel()
+        name = "group" if node.is_group else (kind.category if kind else "")
+        glyph.setPixmap(icons.icon(name, category_color(node.kind)).pixmap(28, 28))
+        header.addWidget(glyph)
+        title = QLabel(f"<b>{'Group' if node.is_group else node.kind}</b><br>"
+                       f"<span style='color:gray'>{kind.category if kind else ''}</span>")
+        header.addWidget(title, 1)
+        layout.addLayout(header)
+        if kind is not None:
+            about = QLabel(kind.help)
+            about.setWordWrap(True)
+            about.setStyleSheet("color: palette(placeholder-text);")
+            layout.addWidget(about)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.name_edit = QLineEdit(node.name)
+        self.name_edit.setObjectName("name")
+        self.name_edit.editingFinished.connect(self._rename)
+        form.addRow("name", self.name_edit)
+        self.reasons["name"] = self._reason_label(form)
+        if kind is not None and not node.is_group:
+            for param in kind.schema:
+                editor = make_editor(param)
+                editor.setObjectName(param.name)
+                label = QLabel(param.name)
+                label.setToolTip(param.help)
+                form.addRow(label, editor)
+                self.editors[param.name] = editor
+                self.reasons[param.name] = self._reason_label(form)
+                editor.edited.connect(lambda v, n=param.name: self._edited(n, v))
+                editor.refused.connect(lambda r, n=param.name: self._refused(n, r))
+        layout.addLayout(form)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout.addWidget(line)
+        self.info = QLabel()
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.info)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setObjectName("problem")
+        self.problem.setStyleSheet("color: #d12c2c; border: 1px solid #d12c2c; "
+                                   "border-radius: 4px; padding: 6px;")
+        layout.addWidget(self.problem)
+        if node.is_group:
+            row = QHBoxLayout()
+            toggle = QPushButton("Expand" if self.doc.is_collapsed(node_id) else "Collapse")
+            toggle.clicked.connect(lambda: self.toggle_group.emit(node_id))
+            ungroup = QPushButton("Ungroup")
+            ungroup.clicked.connect(lambda: self.ungroup.emit(node_id))
+            row.addWidget(toggle)
+            row.addWidget(ungroup)
+            layout.addLayout(row)
+
+    def _reason_label(self, form: QFormLayout) -> QLabel:
+        label = QLabel()
+        label.setStyleSheet(REFUSED_STYLE)
+        label.setWordWrap(True)
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        label.hide()
+        form.addRow("", label)
+        return label
+
+    # ---------------------------------------------------------------- filling
+    def _fill_values(self) -> None:
+        node_id = self.node_id
+        if node_id is None or node_id not in self.doc.graph.nodes:
+            return
+        node = self.doc.graph.nodes[node_id]
+        if self.name_edit is not None and not self.name_edit.hasFocus():
+            self.name_edit.setText(node.name)
+        if node.kind not in REGISTRY:
+            return
+        values = REGISTRY.get(node.kind).resolve(node.params)
+        for name, editor in self.editors.items():
+            editor.set_value(values.get(name))
+
+    def _fill_info(self) -> None:
+        if self.info is None or self.doc is None:
+            return
+        doc = self.doc
+        if not self.ids:
+            totals = doc.analysis.totals()
+            problems = doc.analysis.problems
+            state = (f"<span style='color:#d12c2c'>{len(problems)} problem(s)</span>"
+                     if problems else "no problems")
+            self.info.setText(
+                f"<b>{doc.project.name}</b><br>{doc.project.description}<br><br>"
+                f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
+                f"{human_count(totals['macs'])} MACs · {state}<br><br>"
+                "<i>Select a block to edit its parameters.</i>")
+            return
+        node_id = self.node_id
+        if node_id is None or node_id not in doc.graph.nodes:
+            return
+        node = doc.graph.nodes[node_id]
+        face = block_face(doc, node_id)
+        if node.is_group:
+            summary = doc.analysis.group(node_id)
+            text = (f"<b>{face.kind}</b><br>input: {shapes_text(summary.input_shapes)}<br>"
+                    f"output: {shapes_text(summary.output_shapes)}<br>"
+                    f"parameters: {summary.params:,} (trainable {summary.trainable:,})<br>"
+                    f"MACs: {summary.macs:,} ({human_count(summary.macs)})")
+        else:
+            result = doc.analysis.results.get(node_id)
+            if result is None or not result.ok:
+                text = ("input: " + ", ".join(fmt_shape(s) for s in result.input_shapes)
+                        if result is not None and result.input_shapes else "")
+                if result is not None and result.status == "unknown":
+                    text = "Shape unknown: a block upstream has a problem."
+            else:
+                inputs = ", ".join(fmt_shape(s) for s in result.input_shapes) or "—"
+                text = (f"<b>{face.detail}</b><br>input: {inputs}<br>"
+                        f"output: <b>{fmt_shape(result.shape)}</b><br>"
+                        f"parameters: {result.params:,} (trainable {result.trainable:,}, "
+                        f"non-trainable {result.non_trainable:,})<br>"
+                        f"MACs: {result.macs:,} ({human_count(result.macs)})<br>"
+                        f"activation memory: {human_bytes(result.memory)}")
+        self.info.setText(text)
+        if self.problem is not None:
+            if face.problem:
+                self.problem.setText(f"<b>Problem:</b> {face.problem}"
+                                     + (f"<br><b>Fix:</b> {face.hint}" if face.hint else ""))
+                self.problem.show()
+            else:
+                self.problem.hide()
+
+    # ---------------------------------------------------------------- editing
+    def _edited(self, name: str, value) -> None:
+        node_id = self.node_id
+        if node_id is None:
+            return
+        self.reasons[name].hide()
+        node = self.doc.graph.nodes[node_id]
+        current = REGISTRY.get(node.kind).resolve(node.params).get(name)
+        if current == value and type(current) is type(value):
+            return
+        commands.execute(self.doc, commands.set_param(self.doc, node_id, name, value))
+
+    def _refused(self, name: str, reason: str) -> None:
+        label = self.reasons[name]
+        label.setText(reason)
+        label.show()
+
+    def _rename(self) -> None:
+        node_id = self.node_id
+        if node_id is None or self.name_edit is None:
+            return
+        name = self.name_edit.text().strip()
+        if name == self.doc.graph.nodes[node_id].name:
+            self.reasons["name"].hide()
+            return
+        errors: list[str] = []
+        self.doc.message.connect(errors.append)
+        try:
+            ok = commands.execute(self.doc, commands.rename(self.doc, node_id, name))
+        finally:
+            self.doc.message.disconnect(errors.append)
+        if ok:
+            self.reasons["name"].hide()
+        else:
+            self._refused("name", errors[0] if errors else "this name is refused")

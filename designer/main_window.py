@@ -1,0 +1,225 @@
+"""The main window: palette, canvas, inspector, summary and problems around one Document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QUndoGroup
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox
+
+from designer import actions, settings_store, theme
+from designer.canvas.scene import CanvasScene
+from designer.canvas.view import CanvasView, _project_paths
+from designer.document import Document, Refresh
+from designer.editing import EditController
+from designer.files import FileController
+from designer.inspector import Inspector
+from designer.palette import Palette
+from designer.panels.problems import ProblemsPanel
+from designer.panels.summary import SummaryPanel
+from engine.summary import human_count
+
+STATE_VERSION = 1
+
+
+class MainWindow(QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.doc: Document | None = None
+        self.setObjectName("netdraft-main")
+        self.setAcceptDrops(True)
+        self.scene = CanvasScene(self)
+        self.view = CanvasView(self.scene, self)
+        self.setCentralWidget(self.view)
+        self.undo_group = QUndoGroup(self)
+        self.editing = EditController(self)
+        self.files = FileController(self)
+        self.palette = Palette(self)
+        self.inspector = Inspector(self)
+        self.summary = SummaryPanel(self)
+        self.problems = ProblemsPanel(self)
+        self.docks = {
+            "palette": self._dock("Blocks", "palette", self.palette,
+                                  Qt.DockWidgetArea.LeftDockWidgetArea),
+            "inspector": self._dock("Inspector", "inspector", self.inspector,
+                                    Qt.DockWidgetArea.RightDockWidgetArea),
+            "summary": self._dock("Summary", "summary", self.summary,
+                                  Qt.DockWidgetArea.BottomDockWidgetArea),
+            "problems": self._dock("Problems", "problems", self.problems,
+                                   Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.tabifyDockWidget(self.docks["summary"], self.docks["problems"])
+        self.docks["summary"].raise_()
+        self.recent_menu = None
+        self.panels_menu = None
+        self.actions_by_name = actions.build(self)
+        actions.build_menus(self, self.actions_by_name)
+        self.toolbar = actions.build_toolbar(self, self.actions_by_name)
+        for dock in self.docks.values():
+            self.panels_menu.addAction(dock.toggleViewAction())
+        self.status_totals = QLabel(self)
+        self.statusBar().addPermanentWidget(self.status_totals)
+        self._wire()
+        self.resize(1400, 900)
+        self.theme_choice = settings_store.theme_choice()
+        self.actions_by_name[f"theme_{self.theme_choice}"].setChecked(True)
+        self.update_recent_menu()
+
+    def _dock(self, title: str, name: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _wire(self) -> None:
+        self.palette.add_requested.connect(self.editing.add_kind)
+        self.view.kind_dropped.connect(self.editing.drop_kind)
+        self.view.files_dropped.connect(self.files.open_dropped)
+        self.scene.selection_ids_changed.connect(self._selection_changed)
+        self.scene.group_toggle_requested.connect(self.editing.toggle_group)
+        self.summary.node_activated.connect(self.reveal)
+        self.problems.node_activated.connect(self.reveal)
+        self.inspector.toggle_group.connect(self.editing.toggle_group)
+        self.inspector.ungroup.connect(self.editing.ungroup)
+        self.inspector.group_selection.connect(self.editing.group)
+        self.undo_group.cleanChanged.connect(lambda _clean: self.update_title())
+        hints = QGuiApplication.styleHints()
+        hints.colorSchemeChanged.connect(lambda _scheme: self.set_theme(self.theme_choice,
+                                                                         save=False))
+
+    # ---------------------------------------------------------------- document
+    def set_document(self, doc: Document) -> None:
+        old = self.doc
+        self.doc = doc
+        self.undo_group.addStack(doc.undo_stack)
+        self.undo_group.setActiveStack(doc.undo_stack)
+        doc.message.connect(self.show_message)
+        doc.refreshed.connect(self._refreshed)
+        self.scene.set_document(doc)
+        self.inspector.set_document(doc)
+        self.summary.set_document(doc)
+        self.problems.set_document(doc)
+        self.files.autosaver.set_document(doc)
+        if old is not None:
+            self.undo_group.removeStack(old.undo_stack)
+            old.close()
+            old.deleteLater()
+        doc.flush()
+        self._update_status()
+        self.update_title()
+
+    def _refreshed(self, refresh: Refresh) -> None:
+        self._update_status()
+
+    def _update_status(self) -> None:
+        doc = self.doc
+        totals = doc.analysis.totals()
+        problems = doc.analysis.problems
+        state = (f"<span style='color:#d12c2c'>⚠ {len(problems)} problem"
+                 f"{'s' if len(problems) != 1 else ''}</span>" if problems else "✓ valid")
+        self.status_totals.setText(
+            f"Total params: <b>{totals['params']:,}</b> &nbsp;·&nbsp; MACs: "
+            f"<b>{human_count(totals['macs'])}</b> &nbsp;·&nbsp; {state}")
+
+    def update_title(self) -> None:
+        if self.doc is None:
+            return
+        stack = self.undo_group.activeStack()  # None while the window is torn down
+        if stack is None:
+            return
+        self.setWindowTitle(f"{self.doc.title}[*] — Netdraft")
+        self.setWindowModified(not stack.isClean())
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def _selection_changed(self, ids: list[str]) -> None:
+        self.inspector.show_ids(ids)
+        self.summary.select_node(ids[0] if len(ids) == 1 else None)
+
+    def reveal(self, node_id: str) -> None:
+        """Select a block (or the group showing it) and bring it into view."""
+        if node_id not in self.doc.graph.nodes:
+            return
+        self.scene.select_ids([node_id])
+        item = self.scene.item_for(node_id)
+        if item is not None:
+            self.view.ensureVisible(item.sceneBoundingRect(), 60, 60)
+        if self.scene.owner.get(node_id, node_id) != node_id:
+            self.inspector.show_ids([node_id])
+
+    def focus_name(self) -> None:
+        self.docks["inspector"].show()
+        if self.inspector.name_edit is not None:
+            self.inspector.name_edit.setFocus()
+            self.inspector.name_edit.selectAll()
+
+    # --------------------------------------------------------------- settings
+    def set_theme(self, choice: str, save: bool = True) -> None:
+        self.theme_choice = choice
+        theme.apply(QApplication.instance(), choice)
+        if save:
+            settings_store.set_theme_choice(choice)
+        self.view.resetCachedContent()
+        for item in self.scene.items():
+            item.update()
+        self.view.minimap.schedule()
+
+    def update_recent_menu(self) -> None:
+        menu = self.recent_menu
+        if menu is None:
+            return
+        menu.clear()
+        files = settings_store.recent_files()
+        for path in files:
+            action = QAction(Path(path).name, menu)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _c=False, p=path: self.files.open_path(p))
+            menu.addAction(action)
+        menu.setEnabled(bool(files))
+
+    def restore_layout(self) -> None:
+        store = settings_store.store()
+        geometry = store.value("geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = store.value("state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state, STATE_VERSION)
+        else:
+            self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [250, 330],
+                             Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
+
+    def save_layout(self) -> None:
+        store = settings_store.store()
+        store.setValue("geometry", self.saveGeometry())
+        store.setValue("state", self.saveState(STATE_VERSION))
+        store.sync()
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Netdraft",
+                          "<b>Netdraft</b><br>Design, validate, train and export "
+                          "convolutional neural networks.")
+
+    # ------------------------------------------------------------------ events
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.files.maybe_save():
+            event.ignore()
+            return
+        self.save_layout()
+        self.files.autosaver.discard()
+        event.accept()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if _project_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = _project_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.files.open_dropped(paths)

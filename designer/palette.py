@@ -1,0 +1,213 @@
+"""The palette: every registered kind by category, in the lecture's words, with a search box.
+
+It reads the registry each time it is built, so kinds added to engine/layers appear here
+without any change (DESIGN.md rule 3).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QKeyEvent, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLineEdit,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer import icons
+from designer.canvas.items import category_color
+from designer.canvas.view import KIND_MIME
+from engine.layers import REGISTRY, LayerKind
+
+KIND_ROLE = Qt.ItemDataRole.UserRole
+HELP_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def one_line(text: str) -> str:
+    """The first sentence of a help text."""
+    for stop in (". ", ": "):
+        if stop in text:
+            return text.split(stop, 1)[0] + ("." if stop == ". " else "")
+    return text
+
+
+def tooltip(kind: LayerKind) -> str:
+    rows = "".join(f"<li><b>{p.name}</b> ({_default(p.default)}): {p.help}</li>"
+                   for p in kind.params)
+    return (f"<b>{kind.id}</b> — {kind.category}<br>{kind.help}"
+            + (f"<ul style='margin-left:-20px'>{rows}</ul>" if rows else "")
+            + "<i>Drag onto the canvas, double-click or press Enter to add.</i>")
+
+
+def _default(value) -> str:
+    return "none" if value is None else str(value)
+
+
+class _Delegate(QStyledItemDelegate):
+    """Kind entries show two lines: the kind and its one-line help."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        size = super().sizeHint(option, index)
+        if index.data(KIND_ROLE):
+            size.setHeight(max(size.height(), option.fontMetrics.height() * 2 + 8))
+        return size
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex) -> None:
+        help_text = index.data(HELP_ROLE)
+        if not help_text:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text = opt.text
+        opt.text = ""
+        style = opt.widget.style() if opt.widget else None
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        textrect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, opt, opt.widget)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        palette = opt.palette
+        painter.save()
+        bold = QFont(opt.font)
+        bold.setBold(True)
+        line = opt.fontMetrics.height()
+        top = textrect.y() + (textrect.height() - 2 * line) // 2
+        painter.setFont(bold)
+        painter.setPen(palette.highlightedText().color() if selected else palette.text().color())
+        painter.drawText(QRect(textrect.x(), top, textrect.width(), line),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        small = QFont(opt.font)
+        small.setPointSizeF(max(opt.font.pointSizeF() * 0.88, 7.0))
+        painter.setFont(small)
+        muted = palette.highlightedText().color() if selected else palette.placeholderText(
+        ).color()
+        painter.setPen(muted)
+        elided = painter.fontMetrics().elidedText(help_text, Qt.TextElideMode.ElideRight,
+                                                  textrect.width())
+        painter.drawText(QRect(textrect.x(), top + line, textrect.width(), line),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, elided)
+        painter.restore()
+
+
+class _Tree(QTreeWidget):
+    def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802
+        mime = QMimeData()
+        kinds = [i.data(0, KIND_ROLE) for i in items if i.data(0, KIND_ROLE)]
+        if kinds:
+            mime.setData(KIND_MIME, kinds[0].encode("utf-8"))
+            mime.setText(kinds[0])
+        return mime
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802
+        return [KIND_MIME]
+
+
+class Palette(QWidget):
+    add_requested = Signal(str)  # kind id (double-click or Enter)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search blocks… (Enter adds)")
+        self.search.setClearButtonEnabled(True)
+        self.tree = _Tree(self)
+        self.tree.setHeaderHidden(True)
+        self.tree.setIconSize(QSize(22, 22))
+        self.tree.setDragEnabled(True)
+        self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.tree.setItemDelegate(_Delegate(self.tree))
+        self.tree.setUniformRowHeights(False)
+        self.tree.setIndentation(10)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+        self.search.textChanged.connect(self.filter)
+        self.search.returnPressed.connect(self._add_first)
+        self.tree.itemDoubleClicked.connect(self._double_clicked)
+        self.search.installEventFilter(self)
+        self.populate()
+
+    def populate(self) -> None:
+        self.tree.clear()
+        for category, kinds in REGISTRY.by_category().items():
+            if not kinds:
+                continue
+            top = QTreeWidgetItem([category])
+            top.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            top.setIcon(0, icons.icon(category, category_color(kinds[0].id)))
+            font = top.font(0)
+            font.setBold(True)
+            top.setFont(0, font)
+            self.tree.addTopLevelItem(top)
+            for kind in kinds:
+                item = QTreeWidgetItem([kind.id])
+                item.setData(0, KIND_ROLE, kind.id)
+                item.setData(0, HELP_ROLE, one_line(kind.help))
+                item.setToolTip(0, tooltip(kind))
+                item.setIcon(0, icons.icon(category, category_color(kind.id)))
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                              | Qt.ItemFlag.ItemIsDragEnabled)
+                top.addChild(item)
+        self.tree.expandAll()
+
+    def kind_items(self) -> list[QTreeWidgetItem]:
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            out.extend(top.child(j) for j in range(top.childCount()))
+        return out
+
+    def filter(self, text: str) -> None:
+        words = text.lower().split()
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            any_shown = False
+            for j in range(top.childCount()):
+                item = top.child(j)
+                kind = REGISTRY.get(item.data(0, KIND_ROLE))
+                haystack = f"{kind.id} {kind.help} {kind.category}".lower()
+                shown = all(w in haystack for w in words)
+                item.setHidden(not shown)
+                any_shown = any_shown or shown
+            top.setHidden(not any_shown)
+        first = self.first_match()
+        if first is not None and words:
+            self.tree.setCurrentItem(first)
+
+    def first_match(self) -> QTreeWidgetItem | None:
+        for item in self.kind_items():
+            if not item.isHidden() and not item.parent().isHidden():
+                return item
+        return None
+
+    def _add_first(self) -> None:
+        current = self.tree.currentItem()
+        if current is None or current.isHidden() or not current.data(0, KIND_ROLE):
+            current = self.first_match()
+        if current is not None:
+            self.add_requested.emit(current.data(0, KIND_ROLE))
+
+    def _double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        kind = item.data(0, KIND_ROLE)
+        if kind:
+            self.add_requested.emit(kind)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        # Up/Down in the search box walk the matches.
+        if obj is self.search and isinstance(event, QKeyEvent) and event.type() == (
+                QKeyEvent.Type.KeyPress) and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            visible = [i for i in self.kind_items() if not i.isHidden()]
+            if visible:
+                current = self.tree.currentItem()
+                k = visible.index(current) if current in visible else -1
+                k = k + (1 if event.key() == Qt.Key.Key_Down else -1)
+                self.tree.setCurrentItem(visible[max(0, min(k, len(visible) - 1))])
+            return True
+        return super().eventFilter(obj, event)

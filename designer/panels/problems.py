@@ -1,0 +1,70 @@
+"""The problems list: every Problem of the analysis with its fix-it hint; a click jumps to
+the block."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from designer import icons
+from designer.document import Document, Refresh
+
+NODE_ROLE = Qt.ItemDataRole.UserRole
+
+
+class ProblemsPanel(QWidget):
+    node_activated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.heading = QLabel(self)
+        self.list = QListWidget(self)
+        self.list.setWordWrap(True)
+        self.list.setAlternatingRowColors(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.heading)
+        layout.addWidget(self.list)
+        self.list.itemClicked.connect(self._clicked)
+        self.list.itemActivated.connect(self._clicked)
+        self._shown: list[tuple] = []
+
+    def set_document(self, doc: Document) -> None:
+        if self.doc is not None:
+            self.doc.refreshed.disconnect(self.on_refresh)
+        self.doc = doc
+        doc.refreshed.connect(self.on_refresh)
+        self.refresh()
+
+    def on_refresh(self, refresh: Refresh) -> None:
+        if refresh.results or refresh.nodes or refresh.structure or refresh.everything:
+            self.refresh()
+
+    def refresh(self) -> None:
+        problems = self.doc.analysis.problems
+        shown = [(p.node_id, p.message, p.hint) for p in problems]
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.list.clear()
+        warn = icons.icon("problem", QColor("#d12c2c"))
+        for node_id, message, hint in shown:
+            text = message + (f"\n→ {hint}" if hint else "")
+            item = QListWidgetItem(warn, text)
+            item.setData(NODE_ROLE, node_id)
+            item.setToolTip(text)
+            self.list.addItem(item)
+        count = len(shown)
+        self.heading.setText("No problems: every shape fits." if not count else
+                             f"{count} problem{'s' if count != 1 else ''} — click one to "
+                             "jump to its block")
+
+    def texts(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        node_id = item.data(NODE_ROLE)
+        if node_id:
+            self.node_activated.emit(node_id)

@@ -1,0 +1,140 @@
+"""The Keras-style summary table: one row per block, totals below; a click selects the block."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from designer.document import Document, Refresh
+from engine.summary import Row, Summary, human_bytes, human_count, summarize
+
+HEADERS = ("Layer (type)", "Output shape", "Param #", "MACs", "Group")
+
+
+class SummaryModel(QAbstractTableModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[Row] = []
+
+    def set_rows(self, rows: list[Row]) -> None:
+        if [r.node_id for r in rows] != [r.node_id for r in self.rows]:
+            self.beginResetModel()
+            self.rows = rows
+            self.endResetModel()
+            return
+        old, self.rows = self.rows, rows
+        for i, (a, b) in enumerate(zip(old, rows)):
+            if a != b:
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(HEADERS) - 1))
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        row = self.rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return f"{row.name} ({row.kind})"
+            if column == 1:
+                return row.output_shape if row.status == "ok" else row.status
+            if column == 2:
+                return f"{row.params:,}"
+            if column == 3:
+                return human_count(row.macs)
+            return row.group
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 3):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and row.status != "ok":
+            return QColor("#d12c2c") if row.status == "problem" else QColor("#b08a1e")
+        if role == Qt.ItemDataRole.UserRole:
+            return row.node_id
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
+            return f"{row.macs:,} multiply-accumulates per image"
+        return None
+
+
+def footer_text(summary: Summary) -> str:
+    return (f"Total params: {summary.total_params:,}   ·   Trainable params: "
+            f"{summary.trainable_params:,}   ·   Non-trainable params: "
+            f"{summary.non_trainable_params:,}<br>MACs per image: {summary.macs:,} "
+            f"({human_count(summary.macs)})   ·   Activation memory per image: "
+            f"{human_bytes(summary.activation_bytes)}   ·   Input: {summary.input_shape}")
+
+
+class SummaryPanel(QWidget):
+    node_activated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.model = SummaryModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(HEADERS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.footer = QLabel(self)
+        self.footer.setTextFormat(Qt.TextFormat.RichText)
+        self.footer.setWordWrap(True)
+        self.footer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.table)
+        layout.addWidget(self.footer)
+        self.table.clicked.connect(self._clicked)
+        self.table.activated.connect(self._clicked)
+
+    def set_document(self, doc: Document) -> None:
+        if self.doc is not None:
+            self.doc.refreshed.disconnect(self.on_refresh)
+        self.doc = doc
+        doc.refreshed.connect(self.on_refresh)
+        self.refresh()
+
+    def on_refresh(self, refresh: Refresh) -> None:
+        if refresh.results or refresh.nodes or refresh.structure or refresh.everything:
+            self.refresh()
+
+    def refresh(self) -> None:
+        summary = summarize(self.doc.graph, self.doc.analysis)
+        self.model.set_rows(list(summary.rows))
+        self.footer.setText(footer_text(summary))
+
+    def select_node(self, node_id: str | None) -> None:
+        for i, row in enumerate(self.model.rows):
+            if row.node_id == node_id:
+                self.table.blockSignals(True)
+                self.table.selectRow(i)
+                self.table.blockSignals(False)
+                return
+        self.table.clearSelection()
+
+    def _clicked(self, index: QModelIndex) -> None:
+        node_id = index.data(Qt.ItemDataRole.UserRole)
+        if node_id:
+            self.node_activated.emit(node_id)
