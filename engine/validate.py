@@ -10,9 +10,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.graph import Change, Graph, Node
-from engine.layers import REGISTRY, Shape, ShapeError
+from engine.layers import REGISTRY, LayerKind, Shape, ShapeError
 from engine.shapes import fmt_shape, volume
 
 BYTES_PER_VALUE = 4  # float32 activations
@@ -93,10 +94,16 @@ class Analysis:
         self._order: list[str] = []
         self._rank: dict[str, int] = {}
         self._structure_dirty = True
+        self._acyclic = 0  # the first _acyclic ids of _order have no cycle upstream
+        self._whole_dirty = True  # the Input/Output checks: blocks added, removed, renamed
         self._dirty: set[str] = set(n.id for n in graph.leaves())
         self._group_cache: dict[str, GroupResult] = {}
         self._graph_problems: list[Problem] = []
         self._cyclic: set[str] = set()
+        # What depends only on (kind, params[, input shapes]) is worked out once per distinct
+        # key: networks repeat their blocks (ResNet-152's 516 blocks are 56 distinct ones).
+        self._checked: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._outcomes: dict[tuple[str, str, tuple[Shape, ...]], tuple] = {}
         self.live = live
         if live:
             graph.changed.subscribe(self._on_change)
@@ -113,6 +120,8 @@ class Analysis:
         what = change.what
         if what in ("edge_added", "edge_removed", "node_added", "node_removed", "reset"):
             self._structure_dirty = True
+        if what in ("node_added", "node_removed", "renamed", "reset"):
+            self._whole_dirty = True
         if what == "node_removed":
             self.results.pop(change.node_id, None)
             self._dirty.discard(change.node_id)
@@ -129,6 +138,9 @@ class Analysis:
         if self._structure_dirty:
             self._sort()
         changed: set[str] = set()
+        if len(self._dirty) >= self._acyclic and self._dirty.issuperset(
+                self._order[:self._acyclic]):
+            changed = self._sweep()
         heap = [(self._rank.get(i, -1), i) for i in self._dirty if i in self.graph.nodes]
         heapq.heapify(heap)
         queued = {i for _, i in heap}
@@ -151,7 +163,22 @@ class Analysis:
                     heapq.heappush(heap, (self._rank.get(succ, -1), succ))
         if changed:
             self._group_cache.clear()
-        self._graph_problems = self._whole_graph_problems()
+        if self._whole_dirty:
+            self._graph_problems = self._whole_graph_problems()
+            self._whole_dirty = False
+        return changed
+
+    def _sweep(self) -> set[str]:
+        """Everything is dirty (a first analysis): compute in topological order, no queue.
+        Only the nodes on or behind a cycle stay dirty, for update()'s queue."""
+        changed = set()
+        results, nodes = self.results, self.graph.nodes
+        for node_id in self._order[:self._acyclic]:
+            result = self._compute(nodes[node_id])
+            if results.get(node_id) != result:
+                results[node_id] = result
+                changed.add(node_id)
+        self._dirty.difference_update(self._order[:self._acyclic])
         return changed
 
     def _sort(self) -> None:
@@ -170,6 +197,7 @@ class Analysis:
                     ready.append(edge.dst)
         leftover = [i for i in leaves if indegree[i] > 0]
         self._order = order + leftover
+        self._acyclic = len(order)
         old_rank = self._rank
         self._rank = {i: r for r, i in enumerate(self._order)}
         previous_cyclic = self._cyclic
@@ -214,12 +242,42 @@ class Analysis:
             return self._problem(node, "cycle", _join(node, "is part of a cycle"),
                                  "remove one of the connections that loop back to it")
         kind = REGISTRY.get(node.kind)
-        errors = kind.check_params(node.params)
+        params_key = (node.kind, repr(node.params))  # repr tells 1, 1.0 and True apart
+        errors = self._checked.get(params_key)
+        if errors is None:
+            errors = self._checked[params_key] = kind.check_params(node.params)
         if errors:
             name, reason = errors[0]
             return self._problem(node, "param", _join(node, f"{name}: {reason}"),
                                  f"set {name} within its allowed values")
         edges = self.graph.inputs_of(node.id)
+        # The common case first: one block feeding input 0 of a one-input kind.
+        if not (kind.arity == 1 and len(edges) == 1 and edges[0].dst_port == 0):
+            wrong = self._port_problem(node, kind, edges)
+            if wrong is not None:
+                return wrong
+        shapes = []
+        for edge in edges:
+            source = self.results.get(edge.src)
+            if source is None or source.status != "ok":
+                return NodeResult(node.id, "unknown")
+            shapes.append(source.shape)
+        inputs = tuple(shapes)
+        key = (*params_key, inputs)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            if len(self._outcomes) > 4 * len(self.graph.nodes) + 1000:
+                self._outcomes.clear()  # a long live session: forget old variants
+                self._checked.clear()
+            outcome = self._outcomes[key] = _evaluate(kind, node.params, inputs)
+        if outcome[0] == "ok":
+            _, shape, trainable, frozen, macs, memory = outcome
+            return NodeResult(node.id, "ok", shape, inputs, trainable, frozen, macs, memory)
+        _, code, message, hint = outcome
+        return self._problem(node, code, _join(node, message), hint, inputs)
+
+    def _port_problem(self, node: Node, kind: LayerKind, edges: list) -> NodeResult | None:
+        """A problem when the node's inputs do not match its kind's arity."""
         ports = [e.dst_port for e in edges]
         if kind.arity == 0 and edges:
             return self._problem(node, "extra_input",
@@ -242,25 +300,7 @@ class Analysis:
                     node, "unconnected",
                     _join(node, f"merges two or more inputs but receives {len(edges)}"),
                     "connect a second branch to it")
-        input_results = [self.results.get(e.src) for e in edges]
-        if any(r is None or not r.ok for r in input_results):
-            return NodeResult(node.id, "unknown")
-        inputs = tuple(r.shape for r in input_results)  # type: ignore[misc]
-        params = kind.resolve(node.params)
-        try:
-            shape = tuple(int(d) for d in kind.shape(list(inputs), params))
-        except ShapeError as err:
-            code = "merge" if kind.arity is None else "shape"
-            return self._problem(node, code, _join(node, err.message), err.hint, inputs)
-        if not shape or any(d <= 0 for d in shape):
-            return self._problem(node, "size",
-                                 _join(node, f"output size reaches {fmt_shape(shape)}"),
-                                 "use padding 'same', a smaller kernel or stride, "
-                                 "or a larger input", inputs)
-        trainable, frozen = kind.params_count(list(inputs), params, shape)
-        macs = kind.macs(list(inputs), params, shape)
-        return NodeResult(node.id, "ok", shape, inputs, trainable, frozen, macs,
-                          volume(shape) * BYTES_PER_VALUE)
+        return None
 
     def _whole_graph_problems(self) -> list[Problem]:
         problems = []
@@ -346,6 +386,23 @@ class Analysis:
                              totals["memory"], problems)  # type: ignore[arg-type]
         self._group_cache[group_id] = result
         return result
+
+
+def _evaluate(kind: LayerKind, node_params: dict[str, Any], inputs: tuple[Shape, ...]) -> tuple:
+    """A kind's shape rule and counts on checked params and known input shapes: either
+    ("ok", shape, trainable, non_trainable, macs, memory) or ("problem", code, message, hint).
+    """
+    params = kind.resolve(node_params)
+    try:
+        shape = tuple(int(d) for d in kind.shape(list(inputs), params))
+    except ShapeError as err:
+        return ("problem", "merge" if kind.arity is None else "shape", err.message, err.hint)
+    if not shape or any(d <= 0 for d in shape):
+        return ("problem", "size", f"output size reaches {fmt_shape(shape)}",
+                "use padding 'same', a smaller kernel or stride, or a larger input")
+    trainable, frozen = kind.params_count(list(inputs), params, shape)
+    macs = kind.macs(list(inputs), params, shape)
+    return ("ok", shape, trainable, frozen, macs, volume(shape) * BYTES_PER_VALUE)
 
 
 def analyze(graph: Graph) -> Analysis:

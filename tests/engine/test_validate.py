@@ -226,8 +226,22 @@ def test_structural_edits_are_followed(spy):
     assert live.results == analyze(g.copy()).results
 
 
+def test_whole_graph_problems_follow_renames_and_removals():
+    g, ids = chain(*HEAD, output=10)
+    live = Analysis(g, live=True)
+    extra = g.add_node("Output", name="second")
+    live.update()
+    assert "2 Output blocks ('output', 'second')" in str(live.problems)
+    g.rename(extra.id, "scores")
+    live.update()
+    assert "2 Output blocks ('output', 'scores')" in str(live.problems)
+    g.remove_node(extra.id)
+    live.update()
+    assert live.problems == [] and live.ok
+
+
 KINDS = ["Conv2D", "MaxPool2D", "ReLU", "Add", "Concat", "Flatten", "Dense", "BatchNorm",
-         "GlobalAvgPool", "Output"]
+         "GlobalAvgPool", "Output", "Input", "Conv9D"]
 VALUES = {
     "filters": st.integers(1, 6), "kernel_size": st.integers(1, 5),
     "stride": st.integers(0, 3), "padding": st.sampled_from(["same", "valid", 1, -1]),
@@ -236,7 +250,8 @@ VALUES = {
 }
 
 edits = st.lists(st.tuples(
-    st.sampled_from(["add", "connect", "disconnect", "set", "unset", "remove", "group"]),
+    st.sampled_from(["add", "connect", "disconnect", "set", "unset", "remove", "group",
+                     "rename"]),
     st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from(KINDS),
     st.sampled_from(sorted(VALUES)), st.data()), min_size=1, max_size=25)
 
@@ -259,6 +274,8 @@ def apply(g: Graph, op, a, b, kind, key, data) -> None:
             g.remove_node(pick(a))
         elif op == "group":
             g.group([pick(a)])
+        elif op == "rename":
+            g.rename(pick(a), f"{kind.lower()}_{b % 7}")
     except GraphEditError:
         pass  # a refused edit changes nothing: still a valid step
 
