@@ -140,6 +140,10 @@ def build_toolbar(window: MainWindow, a: dict[str, QAction]) -> QToolBar:
     toolbar.addActions([a["new"], a["gallery"], a["open"], a["save"]])
     toolbar.addSeparator()
     toolbar.addActions([a["undo"], a["redo"]])
+    for name in ("undo", "redo"):
+        # Their text names the step ("Undo Connect conv1 → pool1"): as icons the toolbar
+        # keeps its layout on every edit; the menu and tooltip show the text.
+        toolbar.widgetForAction(a[name]).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
     toolbar.addSeparator()
     toolbar.addActions([a["group"], a["arrange_tb"]])
     toolbar.addSeparator()

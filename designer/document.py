@@ -62,6 +62,11 @@ class Document(QObject):
             self.project.ui["collapsed"] = sorted(n.id for n in self.graph.nodes.values()
                                                   if n.is_group)
         self.analysis = Analysis(self.graph, live=True)
+        # The network's totals, kept up to date per changed block once per flush.
+        self._counts: dict[str, tuple[int, int, int, int]] = {}
+        self.totals = {"trainable": 0, "non_trainable": 0, "macs": 0, "memory": 0,
+                       "params": 0}
+        self._count(self.graph.nodes)
         self.undo_stack = QUndoStack(self)
         self._pending = Refresh(everything=True)
         self._timer = QTimer(self)
@@ -198,12 +203,27 @@ class Document(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
+    def _count(self, ids) -> None:
+        totals = self.totals
+        keys = ("trainable", "non_trainable", "macs", "memory")
+        for node_id in ids:
+            old = self._counts.pop(node_id, (0, 0, 0, 0))
+            result = self.analysis.results.get(node_id)
+            new = (0, 0, 0, 0) if result is None else (
+                result.trainable, result.non_trainable, result.macs, result.memory)
+            if result is not None:
+                self._counts[node_id] = new
+            for key, a, b in zip(keys, old, new):
+                totals[key] += b - a
+        totals["params"] = totals["trainable"] + totals["non_trainable"]
+
     def flush(self) -> Refresh:
         """Bring the analysis up to date and tell the views what changed (at most once per
         event-loop turn; tests may call it directly)."""
         self._timer.stop()
         pending, self._pending = self._pending, Refresh()
         pending.results = self.analysis.update()
+        self._count(pending.results | pending.removed)
         if pending:
             self.refreshed.emit(pending)
         return pending

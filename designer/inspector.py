@@ -210,7 +210,7 @@ class Inspector(QScrollArea):
             return
         doc = self.doc
         if not self.ids:
-            totals = doc.analysis.totals()
+            totals = doc.totals
             problems = doc.analysis.problems
             state = (f"<span style='color:#d12c2c'>{len(problems)} problem(s)</span>"
                      if problems else "no problems")

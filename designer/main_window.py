@@ -59,6 +59,8 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             self.panels_menu.addAction(dock.toggleViewAction())
         self.status_totals = QLabel(self)
+        self.status_totals.setMinimumWidth(420)
+        self.status_totals.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.statusBar().addPermanentWidget(self.status_totals)
         self._wire()
         self.resize(1400, 900)
@@ -115,7 +117,7 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         doc = self.doc
-        totals = doc.analysis.totals()
+        totals = doc.totals
         problems = doc.analysis.problems
         state = (f"<span style='color:#d12c2c'>⚠ {len(problems)} problem"
                  f"{'s' if len(problems) != 1 else ''}</span>" if problems else "✓ valid")

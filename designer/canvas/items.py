@@ -324,6 +324,7 @@ class EdgeItem(QGraphicsItem):
         self.edge = edge
         self.path = QPainterPath()
         self.label_rect = QRectF()
+        self._label_text = ""  # what the label's rectangle was sized for
         self.p1 = QPointF()
         self.p2 = QPointF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -344,18 +345,35 @@ class EdgeItem(QGraphicsItem):
         self._place_label()
 
     def refresh_label(self) -> None:
-        self.prepareGeometryChange()
-        self._place_label()
+        """The shape it carries changed: repaint, and grow the room for the label only when
+        the new text does not fit (a geometry change costs more than a repaint)."""
+        text = self.label()
+        if text == self._label_text:
+            return
+        self._label_text = text
+        if self._label_width(text) > self.label_rect.width():
+            self.prepareGeometryChange()
+            self._place_label()
         self.update()
+
+    @staticmethod
+    def _label_width(text: str) -> float:
+        return QFontMetricsF(font("small")).horizontalAdvance(text) + 8
 
     def _place_label(self) -> None:
         if self.scene() is None:
             return
-        metrics = QFontMetricsF(font("small"))
-        text = self.label()
-        w, h = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
+        text = self._label_text = self.label()
+        w = max(self._label_width(text), self.label_rect.width())
+        h = QFontMetricsF(font("small")).height() + 2
         mid = self.path.pointAtPercent(0.5)
         self.label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+
+    def _label_box(self, text: str) -> QRectF:
+        """The box drawn behind the current text, centred in the room kept for labels."""
+        w = self._label_width(text)
+        return QRectF(self.label_rect.center().x() - w / 2, self.label_rect.y(), w,
+                      self.label_rect.height())
 
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self.path.boundingRect().adjusted(-6, -6, 6, 6).united(self.label_rect)
@@ -382,12 +400,14 @@ class EdgeItem(QGraphicsItem):
         painter.setBrush(color)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.drawPolygon(_arrow(self.path))
+        text = self.label()
+        box = self._label_box(text)
         painter.setBrush(QBrush(colors.label_bg))
         painter.setPen(QPen(colors.grid, 1))
-        painter.drawRoundedRect(self.label_rect, 4, 4)
+        painter.drawRoundedRect(box, 4, 4)
         painter.setPen(colors.muted)
         painter.setFont(font("small"))
-        painter.drawText(self.label_rect, Qt.AlignmentFlag.AlignCenter, self.label())
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
 def edge_path(p1: QPointF, p2: QPointF, direction: str) -> QPainterPath:

@@ -41,6 +41,7 @@ class CanvasScene(QGraphicsScene):
         self.bar_measure = "params"
         self.interaction: interactions.Interaction | None = None
         self.owner: dict[str, str] = {}  # node id -> the id it is drawn as
+        self._bar_total = -1
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.selectionChanged.connect(self._emit_selection)
 
@@ -115,7 +116,7 @@ class CanvasScene(QGraphicsScene):
             self._place(refresh.positions)
         touched = refresh.results | refresh.nodes
         self._repaint(touched)
-        self._update_bars(force=False)
+        self._update_bars(force=refresh.structure, touched=touched)
         if refresh.structure or refresh.positions:
             self._fit_scene_rect()
             self.content_changed.emit()
@@ -250,18 +251,35 @@ class CanvasScene(QGraphicsScene):
         self.bar_measure = measure
         self._update_bars(force=True)
 
-    def _update_bars(self, force: bool) -> None:
-        """Each block's share bar; only blocks whose bar moves by a pixel repaint."""
+    def _update_bars(self, force: bool, touched: set[str] = frozenset()) -> None:
+        """Each block's share bar; only blocks whose bar moves by a pixel repaint. While the
+        network's total stays the same only the touched blocks (and their groups) can move."""
         doc = self.doc
-        totals = doc.analysis.totals()
+        totals = doc.totals
         total = totals["params"] if self.bar_measure == "params" else totals["macs"]
+        if force or total != self._bar_total:
+            ids = self.blocks.keys()
+        else:
+            ids = set(touched)
+            for node_id in touched:
+                if node_id in doc.graph.nodes:
+                    ids.update(doc.graph.ancestors_of(node_id))
+        self._bar_total = total
         track = BLOCK_W - 2 * PAD
-        for node_id, item in self.blocks.items():
-            if not item.isVisible() and not force:
+        scale = track / total if total > 0 else 0.0
+        counts = doc._counts
+        for node_id in ids:
+            item = self.blocks.get(node_id)
+            if item is None:
                 continue
-            value = measure_of(doc, node_id, self.bar_measure)
-            px = round(track * value / total) if total > 0 else 0
-            if px != item.bar_px or force:
+            if item.is_group:
+                value = measure_of(doc, node_id, self.bar_measure)
+            else:
+                c = counts.get(node_id)
+                value = 0 if c is None else (c[0] + c[1] if self.bar_measure == "params"
+                                             else c[2])
+            px = round(value * scale)
+            if px != item.bar_px:
                 item.bar_px = px
                 item.update()
 

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 from designer.document import Document, Refresh
-from engine.summary import Row, Summary, human_bytes, human_count, summarize
+from engine.shapes import fmt_shape
+from engine.summary import HIDDEN_KINDS, Row, Summary, human_bytes, human_count, summarize
 
 HEADERS = ("Layer (type)", "Output shape", "Param #", "MACs", "Group")
 
@@ -23,11 +24,19 @@ class SummaryModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[Row] = []
+        self.where: dict[str, int] = {}  # node id -> row
+
+    def update_row(self, row: Row) -> None:
+        i = self.where.get(row.node_id)
+        if i is not None and self.rows[i] != row:
+            self.rows[i] = row
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(HEADERS) - 1))
 
     def set_rows(self, rows: list[Row]) -> None:
         if [r.node_id for r in rows] != [r.node_id for r in self.rows]:
             self.beginResetModel()
             self.rows = rows
+            self.where = {r.node_id: i for i, r in enumerate(rows)}
             self.endResetModel()
             return
         old, self.rows = self.rows, rows
@@ -70,6 +79,17 @@ class SummaryModel(QAbstractTableModel):
         return None
 
 
+def row_for(doc: Document, node_id: str) -> Row | None:
+    """The summary row of one block, as engine.summary.summarize builds it."""
+    node = doc.graph.nodes.get(node_id)
+    result = doc.analysis.results.get(node_id)
+    if node is None or result is None or node.kind in HIDDEN_KINDS:
+        return None
+    group = doc.graph.nodes[node.parent].name if node.parent else ""
+    return Row(node_id, node.name, node.kind, group, fmt_shape(result.shape), result.params,
+               result.trainable, result.non_trainable, result.macs, result.status)
+
+
 def footer_text(summary: Summary) -> str:
     return (f"Total params: {summary.total_params:,}   ·   Trainable params: "
             f"{summary.trainable_params:,}   ·   Non-trainable params: "
@@ -95,9 +115,14 @@ class SummaryPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
+        # Fixed widths: sizing columns to their contents reads every row on every change.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(HEADERS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        width = self.table.fontMetrics().horizontalAdvance
+        for column, sample in enumerate(("", "1024×112×112", "99,999,999", "999.99 M",
+                                         "layer4_2_downsample"), start=0):
+            if column:
+                header.resizeSection(column, width(sample) + 24)
         self.footer = QLabel(self)
         self.footer.setTextFormat(Qt.TextFormat.RichText)
         self.footer.setWordWrap(True)
@@ -117,13 +142,29 @@ class SummaryPanel(QWidget):
         self.refresh()
 
     def on_refresh(self, refresh: Refresh) -> None:
-        if refresh.results or refresh.nodes or refresh.structure or refresh.everything:
+        if refresh.structure or refresh.everything:
             self.refresh()
+        elif refresh.results or refresh.nodes:
+            # An edit that leaves the blocks and their order alone: only its rows change.
+            for node_id in refresh.results | refresh.nodes:
+                row = row_for(self.doc, node_id)
+                if row is not None:
+                    self.model.update_row(row)
+            self.footer.setText(footer_text(self._totals_summary()))
 
     def refresh(self) -> None:
         summary = summarize(self.doc.graph, self.doc.analysis)
         self.model.set_rows(list(summary.rows))
         self.footer.setText(footer_text(summary))
+
+    def _totals_summary(self) -> Summary:
+        totals = self.doc.totals
+        first = self.doc.analysis.order[:1]
+        shape = "?"
+        if first and self.doc.analysis.results[first[0]].shape:
+            shape = fmt_shape(self.doc.analysis.results[first[0]].shape)
+        return Summary((), totals["params"], totals["trainable"], totals["non_trainable"],
+                       totals["macs"], totals["memory"], shape, ())
 
     def select_node(self, node_id: str | None) -> None:
         for i, row in enumerate(self.model.rows):

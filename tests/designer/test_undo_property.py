@@ -113,6 +113,7 @@ def test_undo_all_restores_the_original_and_redo_all_the_final(qapp, ops):
         apply(doc, op)
         assert doc.graph.lint() == [], op
         doc.flush()  # the analysis follows every edit without raising
+        assert doc.totals == doc.analysis.totals()  # kept per changed block
     final = canonical(doc)
     stack = doc.undo_stack
     steps = stack.index()
