@@ -68,7 +68,7 @@ class Document(QObject):
                        "params": 0}
         self._count(self.graph.nodes)
         self.undo_stack = QUndoStack(self)
-        self._pending = Refresh(everything=True)
+        self._pending = Refresh()  # views build themselves from the current state
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)

@@ -80,39 +80,54 @@ class _Job:
         self.block = block
         self.gap = gap
         self.flip = flip
-        # Every leaf edge once, to map onto units at each level.
-        self.leaf_edges = [(e.src, e.dst) for e in graph.edges]
+        self.children: dict[str | None, list[str]] = {}
+        for node in graph.nodes.values():
+            self.children.setdefault(node.parent, []).append(node.id)
+        # Each edge joins two units inside the innermost group holding both of its ends.
+        self.edges: dict[str | None, list[tuple[str, str]]] = {}
+        for node_id in graph.nodes:
+            for edge in graph.inputs_of(node_id):
+                container, a, b = self._common(edge.src, edge.dst)
+                if a != b:
+                    self.edges.setdefault(container, []).append((a, b))
+
+    def _chain(self, node_id: str) -> list[str]:
+        """The node and its groups, innermost first."""
+        chain = [node_id]
+        parent = self.graph.nodes[node_id].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.graph.nodes[parent].parent
+        return chain
+
+    def _common(self, src: str, dst: str) -> tuple[str | None, str, str]:
+        up_src, up_dst = self._chain(src), self._chain(dst)
+        parents = {self.graph.nodes[u].parent: u for u in up_dst}
+        for unit in up_src:
+            container = self.graph.nodes[unit].parent
+            if container in parents:
+                return container, unit, parents[container]
+        return None, up_src[-1], up_dst[-1]
 
     def lay_out_container(self, container: str | None) -> _Box:
         """Lay out the direct children of a group (None: the top level) as one box."""
         graph = self.graph
-        children = sorted(graph.children(container), key=lambda n: _natural(n.id))
+        children = sorted(self.children.get(container, []), key=_natural)
         boxes: dict[str, _Box] = {}
-        owner: dict[str, str] = {}  # leaf id -> child unit that holds it
-        for child in children:
-            if child.is_group:
-                inner = self.lay_out_container(child.id)
-                for leaf in graph.members(child.id):
-                    owner[leaf.id] = child.id
-                if child.id in self.collapsed:
-                    box = _Box(child.id, *self.block, inner=inner.inner)
+        for child_id in children:
+            if graph.nodes[child_id].is_group:
+                inner = self.lay_out_container(child_id)
+                if child_id in self.collapsed:
+                    box = _Box(child_id, *self.block, inner=inner.inner)
                 else:
-                    box = _Box(child.id, inner.width + 2 * GROUP_PADDING,
+                    box = _Box(child_id, inner.width + 2 * GROUP_PADDING,
                                inner.height + 2 * GROUP_PADDING + GROUP_HEADER,
                                inner=inner.inner,
                                inner_offset=(GROUP_PADDING, GROUP_PADDING + GROUP_HEADER))
-                boxes[child.id] = box
+                boxes[child_id] = box
             else:
-                owner[child.id] = child.id
-                boxes[child.id] = _Box(child.id, *self.block)
-        edges: list[tuple[str, str]] = []
-        seen = set()
-        for src, dst in self.leaf_edges:
-            a, b = owner.get(src), owner.get(dst)
-            if a is None or b is None or a == b or (a, b) in seen:
-                continue
-            seen.add((a, b))
-            edges.append((a, b))
+                boxes[child_id] = _Box(child_id, *self.block)
+        edges = list(dict.fromkeys(self.edges.get(container, [])))
         local = _layered(list(boxes), edges, {k: (b.width, b.height) for k, b in boxes.items()},
                          self.gap)
         out = _Box(container or "", 0.0, 0.0)
@@ -134,6 +149,7 @@ class _Job:
 
 
 def _natural(node_id: str) -> tuple[int, str]:
+    """n2 before n10."""
     digits = "".join(ch for ch in node_id if ch.isdigit())
     return (int(digits) if digits else 0, node_id)
 

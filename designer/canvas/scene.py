@@ -64,8 +64,9 @@ class CanvasScene(QGraphicsScene):
             return
         for node in doc.graph.nodes.values():
             self._add_node_items(node.id)
-        for edge in doc.graph.edges:
-            self._add_edge_item(edge)
+        for node_id in doc.graph.nodes:
+            for edge in doc.graph.inputs_of(node_id):  # unsorted: faster than graph.edges
+                self._add_edge_item(edge)
         self._sync_visibility()
         self._place_all()
         self._update_bars(force=True)
@@ -270,8 +271,8 @@ class CanvasScene(QGraphicsScene):
         counts = doc._counts
         for node_id in ids:
             item = self.blocks.get(node_id)
-            if item is None:
-                continue
+            if item is None or not item.isVisible():
+                continue  # hidden blocks get their bar when they show (a structure change)
             if item.is_group:
                 value = measure_of(doc, node_id, self.bar_measure)
             else:
