@@ -22,6 +22,12 @@ DATA = (
           max=10_000_000),
     Param("classes", "int", 4, "Number of classes generated for 'shapes' (2–4).", min=2,
           max=4),
+    Param("cache", "choice", "auto",
+          "Keep decoded images in memory ('memory'), decode them on the fly each epoch "
+          "('stream'), or decide by size ('auto': in memory up to a quarter of the RAM).",
+          choices=("auto", "memory", "stream")),
+    Param("workers", "int", 0, "Processes decoding streamed images (0: one per CPU core, "
+          "at most 8).", min=0, max=64),
 )
 
 AUGMENTATION = (
@@ -66,6 +72,11 @@ TRAINING = (
     Param("grad_clip", "float", 0.0, "Clip the gradient norm to this (0: off).", min=0.0),
     Param("early_stopping", "int", 0, "Stop after this many epochs without improvement "
           "(0: off).", min=0),
+    Param("monitor", "choice", "val_loss", "What 'improvement' means for the best "
+          "checkpoint, early stopping and reduce-on-plateau (training loss when there is no "
+          "validation data).", choices=("val_loss", "val_accuracy")),
+    Param("patience", "int", 2, "Epochs without improvement before reduce-on-plateau "
+          "lowers the learning rate.", min=0),
     Param("seed", "int", 0, "Seed for weights, shuffling and augmentation.", min=0),
     Param("device", "choice", "auto", "Where to train.",
           choices=("auto", "cpu", "cuda", "mps")),
@@ -73,6 +84,8 @@ TRAINING = (
           choices=("fp32", "bf16", "fp16")),
     Param("channels_last", "bool", False, "Use the channels-last memory format."),
     Param("compile", "bool", False, "Compile the model with torch.compile."),
+    Param("threads", "int", 0, "CPU threads for training (0: PyTorch's default). One thread "
+          "is often faster for small networks on a busy machine.", min=0, max=1024),
 )
 
 SECTIONS: dict[str, tuple[Param, ...]] = {

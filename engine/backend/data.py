@@ -1,0 +1,471 @@
+"""Datasets for training: where the images come from, the train/validation split, the fit
+against the graph's Input and Output, and batches on the training device.
+
+A source is ``digits``, ``shapes``, a folder of class subfolders (ImageFolder's layout, or
+``train/`` and ``val/`` folders of them), MNIST IDX files (a folder, an images file or a
+prefix), a CSV of ``path,label`` or a NumPy .npz with ``x`` and ``y`` (or Keras's
+``x_train``/``y_train``/``x_test``/``y_test``). Images are decoded once into memory when they
+fit (a quarter of the RAM), otherwise streamed by DataLoader workers each epoch; either way a
+file that cannot be read is skipped, counted and reported, and never stops training.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.backend import images
+from engine.backend.images import IMAGE_EXTENSIONS, SHAPE_NAMES, DataError, DataNotFound
+from engine.graph import Graph
+from engine.layers import REGISTRY
+
+__all__ = ["DataError", "DataNotFound", "Target", "Split", "DataBundle", "load_data", "target_of"]
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the graph asks of its data."""
+
+    shape: tuple[int, ...]
+    order: str
+    classes: int
+    class_names: tuple[str, ...]
+    input_name: str
+    output_name: str
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+
+def target_of(graph: Graph) -> Target:
+    inputs = [n for n in graph.leaves() if n.kind == "Input"]
+    outputs = [n for n in graph.leaves() if n.kind == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise DataError("the network needs exactly one Input and one Output block to train")
+    ip = REGISTRY.get("Input").resolve(inputs[0].params)
+    op = REGISTRY.get("Output").resolve(outputs[0].params)
+    names = tuple(n.strip() for n in op["class_names"].split(",") if n.strip())
+    return Target(tuple(int(d) for d in ip["shape"]), ip["channel_order"], int(op["classes"]),
+                  names, inputs[0].name, outputs[0].name)
+
+
+@dataclass
+class Split:
+    """One side of the data: pixels in memory (x) or image files read each epoch (paths)."""
+
+    y: torch.Tensor
+    x: torch.Tensor | None = None
+    paths: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def streamed(self) -> bool:
+        return self.x is None
+
+    def subset(self, index: np.ndarray) -> Split:
+        idx = torch.as_tensor(index, dtype=torch.int64)
+        if self.x is not None:
+            return Split(self.y[idx], x=self.x[idx])
+        assert self.paths is not None
+        return Split(self.y[idx], paths=[self.paths[i] for i in index])
+
+
+@dataclass
+class DataBundle:
+    train: Split
+    val: Split | None
+    class_names: list[str]
+    source: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pixel_max(self) -> float | None:
+        """255 for decoded pixels (photometric augmentation clamps there), None for floats."""
+        x = self.train.x
+        return None if x is not None and x.dtype != torch.uint8 else 255.0
+
+    def report(self) -> dict[str, Any]:
+        return {"source": self.source, "train": len(self.train),
+                "val": len(self.val) if self.val is not None else 0,
+                "classes": len(self.class_names), "class_names": list(self.class_names),
+                "streamed": self.train.streamed, "skipped": len(self.skipped),
+                "skipped_files": [{"file": f, "reason": r} for f, r in self.skipped[:20]]}
+
+
+# ----------------------------------------------------------------- sources
+@dataclass
+class _Raw:
+    """A source before the split: labelled samples and the class names it knows."""
+
+    split: Split
+    class_names: list[str] | None  # None: integer labels without names
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _files_to_split(paths: list[str], labels: list[int], target: Target, cache: str,
+                    log: Log) -> tuple[Split, list[tuple[str, str]]]:
+    if not target.is_image:
+        raise DataError(f"image files cannot feed the Input '{target.input_name}' of shape "
+                        f"{'×'.join(map(str, target.shape))}: give it an image shape C×H×W")
+    if not paths:
+        raise DataError("no images found")
+    c, h, w = target.shape
+    size = len(paths) * c * h * w
+    if cache == "stream" or (cache == "auto" and size > _ram_bytes() // 4):
+        log(f"streaming {len(paths):,} images from disk each epoch "
+            f"({size / 2**30:.1f} GiB decoded would not fit in memory)")
+        return Split(torch.as_tensor(labels, dtype=torch.int64), paths=paths), []
+    log(f"decoding {len(paths):,} images to {c}×{h}×{w}")
+
+    def progress(done: int, total: int) -> None:
+        log(f"decoded {done:,} of {total:,} images")
+
+    x, ok, skipped = images.decode_many(paths, c, h, w, target.order, progress)
+    y = torch.as_tensor(labels, dtype=torch.int64)[torch.as_tensor(ok, dtype=torch.int64)]
+    return Split(y, x=torch.from_numpy(x)), skipped
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+
+
+def _image_files(folder: Path) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
+                found.append(os.path.join(dirpath, name))
+    return found
+
+
+def _image_folder(root: Path, target: Target, cache: str, log: Log) -> _Raw:
+    classes = _class_folders(root)
+    if not classes:
+        raise DataError(f"{root}: a dataset folder needs one subfolder per class (e.g. "
+                        f"{root}/cats/*.jpg, {root}/dogs/*.jpg); found none")
+    paths: list[str] = []
+    labels: list[int] = []
+    for index, folder in enumerate(classes):
+        files = _image_files(folder)
+        paths += files
+        labels += [index] * len(files)
+    if not paths:
+        raise DataError(f"{root}: the class folders hold no images "
+                        f"({', '.join(IMAGE_EXTENSIONS)})")
+    split, skipped = _files_to_split(paths, labels, target, cache, log)
+    return _Raw(split, [p.name for p in classes], skipped)
+
+
+def _csv(path: Path, target: Target, cache: str, log: Log) -> _Raw:
+    rows = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for line, row in enumerate(csv.reader(handle), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2:
+                raise DataError(f"{path}, line {line}: expected path,label. Received: {row}")
+            if line == 1 and row[0].strip().lower() in ("path", "file", "filename", "image",
+                                                        "filepath", "image_path"):
+                continue
+            rows.append((row[0].strip(), row[1].strip(), line))
+    if not rows:
+        raise DataError(f"{path}: no rows of path,label")
+    labels_text = [r[1] for r in rows]
+    if all(_is_int(t) for t in labels_text):
+        labels = [int(t) for t in labels_text]
+        names = None
+        bad = next((r for r in rows if int(r[1]) < 0), None)
+        if bad:
+            raise DataError(f"{path}, line {bad[2]}: a label cannot be negative. "
+                            f"Received: {bad[1]}")
+    else:
+        names = sorted(set(labels_text))
+        index = {n: i for i, n in enumerate(names)}
+        labels = [index[t] for t in labels_text]
+    paths = [str((path.parent / p) if not os.path.isabs(p) else Path(p)) for p, _, _ in rows]
+    split, skipped = _files_to_split(paths, labels, target, cache, log)
+    return _Raw(split, names, skipped)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _arrays(x: Any, y: Any, target: Target, source: str) -> Split:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot
+        y = y.argmax(1)
+    y = y.reshape(-1)
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise DataError(f"{source}: labels must be class numbers 0, 1, 2, …. "
+                            f"Received values such as {y[:3].tolist()}")
+        y = y.astype(np.int64)
+    if len(x) != len(y):
+        raise DataError(f"{source}: {len(x)} samples but {len(y)} labels")
+    if len(y) and y.min() < 0:
+        raise DataError(f"{source}: a label cannot be negative. Received: {int(y.min())}")
+    return Split(torch.tensor(y, dtype=torch.int64),
+                 x=images.fit_array(x, target.shape, target.order, source))
+
+
+def _npz(path: Path, target: Target) -> list[tuple[str, _Raw]]:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
+    with data:
+        keys = set(data.files)
+        names = [str(n) for n in data["class_names"]] if "class_names" in keys else None
+        if {"x", "y"} <= keys:
+            return [("train", _Raw(_arrays(data["x"], data["y"], target, str(path)), names))]
+        if {"x_train", "y_train"} <= keys:
+            out = [("train", _Raw(_arrays(data["x_train"], data["y_train"], target,
+                                          f"{path} (x_train)"), names))]
+            for xs, ys in (("x_test", "y_test"), ("x_val", "y_val")):
+                if {xs, ys} <= keys:
+                    out.append(("val", _Raw(_arrays(data[xs], data[ys], target,
+                                                    f"{path} ({xs})"), names)))
+                    break
+            return out
+    raise DataError(f"{path}: expected arrays named x and y (or x_train and y_train). "
+                    f"Received: {', '.join(sorted(keys)) or 'no arrays'}")
+
+
+def _idx(pairs: list[tuple[str, Path, Path]], target: Target) -> list[tuple[str, _Raw]]:
+    out = []
+    for role, image_file, label_file in pairs:
+        out.append((role, _Raw(_arrays(images.read_idx(image_file), images.read_idx(label_file),
+                                       target, str(image_file)), None)))
+    return out
+
+
+def open_source(spec: str, target: Target, settings: dict[str, Any],
+                log: Log) -> list[tuple[str, _Raw]]:
+    """(role, raw data) pairs; role "val" marks validation data the source brings along."""
+    cache = settings.get("cache", "auto")
+    image_shape = target.shape if target.is_image else (1, 28, 28)
+    if spec == "digits":
+        x, y = images.digits(image_shape[1], image_shape[2])
+        return [("train", _Raw(_arrays(x, y, target, "digits"), [str(i) for i in range(10)]))]
+    if spec == "shapes":
+        classes = int(settings.get("classes", 4))
+        x, y = images.shapes(int(settings.get("samples", 2000)), classes,
+                             int(settings.get("seed", 0)))
+        return [("train", _Raw(_arrays(x, y, target, "shapes"),
+                               list(SHAPE_NAMES[:classes])))]
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        pairs = images.idx_pairs(path)
+        if pairs:
+            return _idx(pairs, target)
+        subs = {p.name.lower(): p for p in _class_folders(path)}
+        val_dir = subs.get("val") or subs.get("validation") or subs.get("test")
+        if "train" in subs and val_dir is not None and _class_folders(subs["train"]):
+            return [("train", _image_folder(subs["train"], target, cache, log)),
+                    ("val", _image_folder(val_dir, target, cache, log))]
+        return [("train", _image_folder(path, target, cache, log))]
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix == ".npz":
+        return _npz(path, target)
+    if path.is_file() and suffix == ".csv":
+        return [("train", _csv(path, target, cache, log))]
+    pairs = images.idx_pairs(path) if (path.is_file() or path.parent.is_dir()) else []
+    if pairs:
+        return _idx(pairs, target)
+    if path.is_file():
+        raise DataError(f"{spec}: not a dataset Netdraft reads (a folder of class "
+                        f"subfolders, MNIST IDX files, a .csv of path,label or an .npz)")
+    raise DataNotFound(f"{spec}: no such dataset. Use 'digits', 'shapes', a folder of class "
+                    f"subfolders, MNIST IDX files, a .csv of path,label or an .npz")
+
+
+# ------------------------------------------------------------- the split
+def stratified_split(labels: torch.Tensor, fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): each class gives the same fraction to validation."""
+    rng = np.random.default_rng(seed)
+    y = labels.numpy()
+    train, val = [], []
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        take = min(len(idx) - 1, int(round(len(idx) * fraction))) if len(idx) > 1 else 0
+        val.append(idx[:take])
+        train.append(idx[take:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _names_for(raw: _Raw, target: Target) -> list[str]:
+    if raw.class_names is not None:
+        return list(raw.class_names)
+    count = int(raw.split.y.max()) + 1 if len(raw.split) else 0
+    if target.class_names and len(target.class_names) >= count:
+        return list(target.class_names)
+    return [str(i) for i in range(max(count, 1))]
+
+
+def _align(raw: _Raw, names: list[str], target: Target, where: str) -> Split:
+    """Relabel validation data so its class numbers follow the training data's names."""
+    if raw.class_names is None:
+        return raw.split
+    index = {n: i for i, n in enumerate(names)}
+    unknown = [n for n in raw.class_names if n not in index]
+    if unknown:
+        raise DataError(f"{where}: classes {', '.join(unknown[:5])} are not in the training "
+                        f"data (which has {', '.join(names[:10])})")
+    table = torch.tensor([index[n] for n in raw.class_names], dtype=torch.int64)
+    return Split(table[raw.split.y], x=raw.split.x, paths=raw.split.paths)
+
+
+def check_fit(names: list[str], splits: list[Split], target: Target,
+              notes: list[str]) -> None:
+    """Refuse data whose classes cannot fit the Output, naming both numbers."""
+    top = max((int(s.y.max()) for s in splits if len(s)), default=-1) + 1
+    count = max(len(names), top)
+    if count > target.classes:
+        shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+        raise DataError(f"the data has {count} classes ({shown}) but the Output "
+                        f"'{target.output_name}' has {target.classes}: set its classes to "
+                        f"{count} and give the block before it {count} units")
+    if count < target.classes:
+        notes.append(f"the data has {count} classes and the Output '{target.output_name}' "
+                     f"{target.classes}: the extra outputs are never the right answer")
+
+
+def load_data(settings: dict[str, Any], target: Target, log: Log = lambda m: None,
+              ) -> DataBundle:
+    """Open the training source (and validation source or split) for a graph's target."""
+    spec = str(settings["dataset"]).strip()
+    if not spec:
+        raise DataError("no dataset: set data.dataset or pass --data")
+    parts = open_source(spec, target, settings, log)
+    train_raw = next(raw for role, raw in parts if role == "train")
+    names = _names_for(train_raw, target)
+    skipped = [s for _, raw in parts for s in raw.skipped]
+    notes: list[str] = []
+    val_spec = str(settings.get("val_dataset") or "").strip()
+    train = train_raw.split
+    val: Split | None = None
+    if val_spec:
+        val_parts = open_source(val_spec, target, settings, log)
+        val_raw = next(raw for _, raw in val_parts)
+        skipped += val_raw.skipped
+        val = _align(val_raw, names, target, val_spec)
+    elif any(role == "val" for role, _ in parts):
+        val_raw = next(raw for role, raw in parts if role == "val")
+        val = _align(val_raw, names, target, f"{spec} (validation part)")
+    elif float(settings.get("val_fraction", 0.0)) > 0 and len(train) > 1:
+        train_idx, val_idx = stratified_split(train.y, float(settings["val_fraction"]),
+                                              int(settings.get("seed", 0)))
+        train, val = train.subset(train_idx), train.subset(val_idx)
+    if len(train) == 0:
+        raise DataError(f"{spec}: no training samples could be read"
+                        + (f" ({len(skipped)} files skipped)" if skipped else ""))
+    check_fit(names, [train] + ([val] if val is not None else []), target, notes)
+    if skipped:
+        notes.append(f"skipped {len(skipped)} unreadable image(s), e.g. {skipped[0][0]}: "
+                     f"{skipped[0][1]}")
+    return DataBundle(train, val if val is not None and len(val) else None, names, spec,
+                      skipped, notes)
+
+
+# ---------------------------------------------------------------- batches
+class FileDataset(torch.utils.data.Dataset):
+    """Streamed images: decoded in DataLoader workers; a bad file yields None."""
+
+    def __init__(self, split: Split, target: Target) -> None:
+        self.paths = split.paths or []
+        self.labels = split.y
+        self.shape = target.shape
+        self.order = target.order
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        c, h, w = self.shape
+        try:
+            return (torch.from_numpy(images.decode_image(self.paths[i], c, h, w, self.order)),
+                    self.labels[i], None)
+        except (OSError, ValueError, SyntaxError) as exc:
+            return None, self.labels[i], (self.paths[i], str(exc) or type(exc).__name__)
+
+
+def _collate(items):
+    good = [(x, y) for x, y, _ in items if x is not None]
+    bad = [err for _, _, err in items if err is not None]
+    if not good:
+        return None, None, bad
+    return torch.stack([x for x, _ in good]), torch.stack([y for _, y in good]), bad
+
+
+def place(split: Split, device: torch.device) -> Split:
+    """Move in-memory data to the device once when it fits (a quarter of free memory)."""
+    if split.x is None or device.type == "cpu":
+        return split
+    size = split.x.numel() * split.x.element_size()
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 1 << 30
+    if size <= free // 4:
+        return Split(split.y.to(device), x=split.x.to(device))
+    return Split(split.y.pin_memory() if device.type == "cuda" else split.y,
+                 x=split.x.pin_memory() if device.type == "cuda" else split.x)
+
+
+def batches(split: Split, order: torch.Tensor, batch_size: int, device: torch.device,
+            target: Target, workers: int = 0, skip: int = 0,
+            drop_single: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, list]]:
+    """(x, y, skipped files) per batch of ``order``'s indices, starting after ``skip``
+    batches. x is uint8 (or float) on ``device``; a final batch of one sample is dropped
+    when ``drop_single`` (BatchNorm cannot train on it)."""
+    total = len(order)
+    count = math.ceil(total / batch_size)
+    if drop_single and total % batch_size == 1 and total > 1:
+        count -= 1
+    if split.x is not None:
+        order = order.to(split.x.device)
+        for b in range(skip, count):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            x, y = split.x.index_select(0, idx), split.y.index_select(0, idx)
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True), []
+        return
+    dataset = FileDataset(split, target)
+    indices = order[skip * batch_size:count * batch_size].tolist()
+    workers = workers or min(8, os.cpu_count() or 1)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
+        collate_fn=_collate, pin_memory=device.type == "cuda",
+        persistent_workers=False, prefetch_factor=4 if workers else None)
+    for x, y, bad in loader:
+        if x is None:
+            yield torch.empty(0, *target.shape, dtype=torch.uint8, device=device), \
+                torch.empty(0, dtype=torch.int64, device=device), bad
+            continue
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True), bad

@@ -1,0 +1,89 @@
+"""Several processes (torchrun): DistributedDataParallel with NCCL on GPUs and gloo on CPU,
+each rank taking its share of every epoch, metrics summed across ranks, and a barrier before
+the process group goes away (ranks sometimes die at exit without it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def from_environment() -> World:
+    """torchrun's WORLD_SIZE, RANK and LOCAL_RANK, or a single process."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    return World(size, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init(world: World, device: torch.device) -> None:
+    if not world.enabled or dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend, timeout=timedelta(minutes=30))
+
+
+def shutdown(world: World) -> None:
+    if world.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def shard(order: torch.Tensor, world: World, pad: bool = True) -> torch.Tensor:
+    """This rank's indices, as DistributedSampler picks them: the order padded (by wrapping)
+    to a multiple of the world size so every rank takes the same number of steps."""
+    if not world.enabled:
+        return order
+    if pad and len(order) % world.size:
+        extra = world.size - len(order) % world.size
+        order = torch.cat([order, order[:extra]])
+    return order[world.rank::world.size]
+
+
+def sum_all(tensors: list[torch.Tensor], world: World) -> None:
+    """Sum tensors in place across ranks."""
+    if not world.enabled:
+        return
+    for t in tensors:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+
+def broadcast_buffers(module: torch.nn.Module, world: World) -> None:
+    """Rank 0's BatchNorm statistics to every rank. DDP broadcasts buffers before each
+    forward, so after the last step each rank holds its own; this makes validation and the
+    final weights the same everywhere."""
+    if not world.enabled:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=0)
+
+
+def any_rank(flag: bool, world: World, device: torch.device) -> bool:
+    """True on every rank when it is true on any (a stop request must reach all ranks at
+    the same step, or the others would wait forever in the next all-reduce)."""
+    if not world.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

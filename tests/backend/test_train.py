@@ -1,0 +1,148 @@
+"""The trainer: exact resume, checkpoints, failures, frozen blocks, losses and metrics."""
+
+from __future__ import annotations
+
+import csv
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from engine.backend import checkpoint
+from engine.backend.events import NullSink, Sink
+from engine.backend.runtime import RunError
+from engine.backend.train import Trainer
+from tests.backend.conftest import tiny_project
+
+
+class StopAt(Sink):
+    """Asks the trainer to stop (as Ctrl+C would) when an event matches."""
+
+    def __init__(self, event: str, epoch: int, step: int | None = None) -> None:
+        self.trainer: Trainer | None = None
+        self.event, self.epoch, self.step = event, epoch, step
+
+    def emit(self, event, **fields):
+        if event == self.event and fields.get("epoch") == self.epoch and (
+                self.step is None or fields.get("step", 0) >= self.step):
+            self.trainer.request_stop(signal.SIGTERM)
+
+    def message(self, text):
+        pass
+
+
+def _project():
+    # Dropout and augmentation make every random stream matter to the final weights.
+    project = tiny_project(epochs=2, dropout=0.3, batchnorm=True)
+    project.augmentation = {"enabled": True, "rotation_range": 15.0, "zoom_range": 0.1,
+                            "random_erasing": 0.3}
+    project.training.update(optimizer="sgd", momentum=0.9, schedule="step", step_size=1,
+                            gamma=0.5)
+    return project
+
+
+def _weights(run_dir, name="last.pt"):
+    return torch.load(run_dir / name, weights_only=True)["model"]
+
+
+def _stopped_then_resumed(tmp_path, sink, name):
+    run = tmp_path / name
+    trainer = Trainer(_project(), run_dir=run, sink=sink)
+    sink.trainer = trainer
+    outcome = trainer.run()
+    assert outcome.status == "interrupted" and outcome.exit_code == 143
+    resumed = Trainer(_project(), resume=run, sink=NullSink()).run()
+    assert resumed.status == "finished" and resumed.epochs_done == 2
+    return run
+
+
+def test_resume_after_an_epoch_and_mid_epoch_ends_with_the_same_weights(tmp_path):
+    whole = tmp_path / "whole"
+    Trainer(_project(), run_dir=whole, sink=NullSink()).run()
+    expected = _weights(whole)
+    after_epoch = _stopped_then_resumed(tmp_path, StopAt("epoch", 1), "after_epoch")
+    mid_epoch = _stopped_then_resumed(tmp_path, StopAt("step", 2, step=5), "mid_epoch")
+    for run in (after_epoch, mid_epoch):
+        got = _weights(run)
+        assert set(got) == set(expected)
+        for key in expected:
+            torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0, msg=key)
+    rows = list(csv.DictReader((mid_epoch / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert not (mid_epoch / checkpoint.INTERRUPTED).exists()
+
+
+def test_checkpoint_is_plain_data_with_project_and_class_names(tmp_path):
+    Trainer(tiny_project(epochs=1), run_dir=tmp_path, sink=NullSink()).run()
+    state = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert state["class_names"] == [str(i) for i in range(10)]
+    assert state["epoch"] == 1 and "tiny" in state["project"]
+    assert {"optimizer", "scheduler", "rng", "metrics", "settings"} <= set(state)
+    assert len(state["metrics"]["confusion"]) == 10
+    assert 0 <= state["metrics"]["val_top5"] <= 1
+
+
+def test_nan_loss_stops_with_epoch_step_and_advice(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 1, (64, 1, 8, 8)).astype(np.float32)
+    x[40] = np.nan
+    np.savez(tmp_path / "bad.npz", x=x, y=np.arange(64) % 10)
+    project = tiny_project(dataset=str(tmp_path / "bad.npz"), epochs=1)
+    project.data["val_fraction"] = 0.0
+    project.training.update(batch_size=16)
+    trainer = Trainer(project, run_dir=tmp_path / "run", sink=NullSink())
+    with pytest.raises(RunError, match=r"epoch 1, step \d.*lower the learning rate"):
+        trainer.run()
+
+
+def test_frozen_blocks_keep_weights_and_batchnorm_statistics(tmp_path):
+    project = tiny_project(epochs=1, batchnorm=True)
+    for name in ("conv1", "bn"):
+        project.graph.set_param(project.graph.by_name(name).id, "lr_mult", 0.0)
+    trainer = Trainer(project, run_dir=tmp_path, sink=NullSink())
+    before = {}
+    original = trainer._setup
+
+    def setup():
+        original()
+        before.update({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    trainer._setup = setup
+    trainer.run()
+    after = _weights(tmp_path)
+    for key in ("conv1.weight", "bn.weight", "bn.running_mean", "bn.running_var"):
+        torch.testing.assert_close(after[key], before[key], rtol=0, atol=0, msg=key)
+    assert not torch.equal(after["fc.weight"], before["fc.weight"])
+
+
+def test_early_stopping_stops_when_nothing_improves(tmp_path):
+    project = tiny_project(epochs=6)
+    project.training.update(early_stopping=1, monitor="val_accuracy", lr=0.0)
+    outcome = Trainer(project, run_dir=tmp_path, sink=NullSink()).run()
+    assert outcome.status == "early_stopped" and outcome.epochs_done == 2
+    assert outcome.best_epoch == 1
+
+
+@pytest.mark.parametrize("loss,head", [("nll", "log_softmax"), ("bce", "sigmoid"),
+                                       ("mse", "softmax")])
+def test_each_output_loss_trains(tmp_path, loss, head):
+    project = tiny_project(epochs=3, loss=loss, head=head)
+    project.training.update(lr=0.03, optimizer="adam")
+    outcome = Trainer(project, run_dir=tmp_path, sink=NullSink()).run()
+    first, last = outcome.history[0], outcome.history[-1]
+    assert last["train_loss"] < first["train_loss"]
+    assert last["val_accuracy"] > 0.2  # ten classes: chance is 0.1
+
+
+def test_schedules_and_optimizers_run_and_change_the_rate(tmp_path):
+    for optimizer, schedule in (("sgd", "cosine"), ("rmsprop", "one_cycle"),
+                                ("adamw", "plateau")):
+        project = tiny_project(epochs=2)
+        project.training.update(optimizer=optimizer, schedule=schedule, nesterov=True,
+                                weight_decay=1e-4, label_smoothing=0.1, grad_clip=1.0,
+                                patience=0, gamma=0.5)
+        outcome = Trainer(project, run_dir=tmp_path / schedule, sink=NullSink()).run()
+        lrs = [h["lr"] for h in outcome.history]
+        if schedule != "plateau":
+            assert lrs[0] != pytest.approx(lrs[1]), (optimizer, schedule, lrs)
+        assert all(np.isfinite(h["train_loss"]) for h in outcome.history)
