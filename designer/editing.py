@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QApplication
 
 from designer import clipboard, commands, steps
-from designer.canvas.items import BLOCK_H, BLOCK_W
+from designer.canvas.items import BLOCK_H, BLOCK_W, LAYOUT_GAP
 from designer.canvas.view import CanvasView
 from designer.document import Document, Point
 from engine.layers import REGISTRY
@@ -17,7 +17,7 @@ from engine.layout import GROUP_HEADER, GROUP_PADDING, arrange, members_box
 if TYPE_CHECKING:
     from designer.main_window import MainWindow
 
-ROW_GAP = 50.0
+ROW_GAP = LAYOUT_GAP[1]  # a block added after another goes one layer below
 
 
 class EditController:
@@ -221,7 +221,8 @@ class EditController:
 
     # -------------------------------------------------------------- arrange
     def arrange(self, direction: str) -> None:
-        positions = arrange(self.doc.graph, self.doc.collapsed, (BLOCK_W, BLOCK_H), direction)
+        positions = arrange(self.doc.graph, self.doc.collapsed, (BLOCK_W, BLOCK_H), direction,
+                            LAYOUT_GAP)
         if self._run(commands.arrange(self.doc, positions, direction)):
             self.doc.flush()
             self.view.fit()

@@ -65,10 +65,17 @@ class IntEditor(Editor):
             self.box.blockSignals(False)
 
 
+class _CompactSpinBox(QDoubleSpinBox):
+    """Shows 0.25 rather than 0.25000."""
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
+        return f"{value:.{self.decimals()}f}".rstrip("0").rstrip(".") or "0"
+
+
 class FloatEditor(Editor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.box = QDoubleSpinBox(self)
+        self.box = _CompactSpinBox(self)
         self.box.setDecimals(5)
         low = -1e12 if param.min is None else float(param.min)
         high = 1e12 if param.max is None else float(param.max)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from designer import autosave, settings_store
-from designer.canvas.items import BLOCK_H, BLOCK_W
+from designer.canvas.items import BLOCK_H, BLOCK_W, LAYOUT_GAP
 from designer.document import Document
 from engine import project as projects
 from engine import templates
@@ -35,7 +35,8 @@ def with_layout(project: projects.Project, tidy: bool = False) -> projects.Proje
         missing = list(graph.nodes)
     if not missing:
         return project
-    laid = arrange(graph, collapsed, (BLOCK_W, BLOCK_H), project.ui.get("direction", "TB"))
+    laid = arrange(graph, collapsed, (BLOCK_W, BLOCK_H), project.ui.get("direction", "TB"),
+                  LAYOUT_GAP)
     if len(missing) == len(graph.nodes):
         positions.update({k: [round(x, 2), round(y, 2)] for k, (x, y) in laid.items()})
     else:

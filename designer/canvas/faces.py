@@ -20,6 +20,8 @@ class Face:
     status: str  # ok, problem, unknown
     problem: str = ""
     hint: str = ""
+    params: int = 0
+    macs: int = 0
 
     @property
     def tooltip(self) -> str:
@@ -80,7 +82,8 @@ def block_face(doc: Document, node_id: str) -> Face:
     counts = counts_text(result.params, result.macs) if result.ok else ""
     problem = result.problem
     return Face(node.name, node.kind, detail, shape, counts, result.status,
-                problem.message if problem else "", problem.hint if problem else "")
+                problem.message if problem else "", problem.hint if problem else "",
+                result.params, result.macs)
 
 
 def group_face(doc: Document, group_id: str) -> Face:
@@ -97,7 +100,8 @@ def group_face(doc: Document, group_id: str) -> Face:
     kind = f"group · {count} block" + ("" if count == 1 else "s")
     return Face(node.name, kind, detail, shapes_text(summary.output_shapes)
                 if summary.output_shapes else "", counts_text(summary.params, summary.macs),
-                summary.status, first.message if first else "", first.hint if first else "")
+                summary.status, first.message if first else "", first.hint if first else "",
+                summary.params, summary.macs)
 
 
 def measure_of(doc: Document, node_id: str, measure: str) -> int:

@@ -24,8 +24,10 @@ from designer import theme
 from designer.canvas.faces import Face, block_face
 from engine.graph import Edge
 from engine.layers import REGISTRY
+from engine.summary import human_count
 
 BLOCK_W, BLOCK_H = 210.0, 84.0
+LAYOUT_GAP = (40.0, 72.0)  # auto-arrange: between neighbours, between layers (edge labels)
 PORT_R = 5.0
 PORT_HIT = 12.0
 LOD_TEXT = 0.45  # below this zoom, blocks are boxes with at most their name
@@ -219,18 +221,23 @@ class BlockItem(QGraphicsItem):
             line, color, role = "shape unknown (problem upstream)", colors.unknown, "body"
         else:
             line, color, role = f"→ {face.shape}", colors.accent, "shape"
-        counts_w = 0.0
-        if face.counts and face.status == "ok":
-            counts_w = min(QFontMetricsF(font("small")).horizontalAdvance(face.counts) + 2,
-                           inner * 0.55)
+        params_w = 0.0
+        if face.status == "ok":
+            params = f"{face.params:,} params"
+            params_w = min(QFontMetricsF(font("small")).horizontalAdvance(params) + 2,
+                           inner * 0.45)
             painter.setFont(font("small"))
             painter.setPen(colors.muted)
-            painter.drawText(QRectF(BLOCK_W - PAD - counts_w, 44, counts_w, 18),
+            painter.drawText(QRectF(BLOCK_W - PAD - params_w, 44, params_w, 18),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             elide(face.counts, "small", counts_w))
+                             elide(params, "small", params_w))
+            if face.macs:
+                painter.drawText(QRectF(left, 60, inner, 12),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                                 f"{human_count(face.macs)} MACs")
         painter.setFont(font(role))
         painter.setPen(color)
-        room = inner - counts_w - 6
+        room = inner - params_w - 6
         painter.drawText(QRectF(left, 44, room, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          elide(line, role, room))

@@ -1,0 +1,60 @@
+"""Screenshots of the main window for the docs:
+
+    python -m designer.screenshot lenet-5 docs/screenshot-lenet5.png
+    python -m designer.screenshot resnet50 docs/screenshot-resnet50.png --expand layer1 \
+        --expand layer1_0 --select layer1_0_conv2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+from PySide6.QtCore import QTimer
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Save a screenshot of the designer.")
+    parser.add_argument("template")
+    parser.add_argument("out")
+    parser.add_argument("--expand", action="append", default=[], help="group to expand")
+    parser.add_argument("--select", help="block to select (shown in the inspector)")
+    parser.add_argument("--zoom", type=float, default=0.8)
+    parser.add_argument("--size", default="1600x1000")
+    args = parser.parse_args()
+    scratch = tempfile.mkdtemp(prefix="netdraft-shot-")
+    os.environ.setdefault("NETDRAFT_SETTINGS", os.path.join(scratch, "settings.ini"))
+    os.environ.setdefault("NETDRAFT_RECOVERY_DIR", scratch)
+    from designer.app import make_app
+    from designer.main_window import MainWindow
+
+    app = make_app([])
+    window = MainWindow()
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.restore_layout()
+    window.files.open_template(args.template)
+    window.show()
+    graph = window.doc.graph
+    for name in args.expand:
+        window.editing.toggle_group(graph.by_name(name).id)
+    window.doc.undo_stack.setClean()
+
+    def shoot() -> None:
+        view = window.view
+        view.zoom_by(args.zoom / view.zoom())
+        if args.select:
+            window.reveal(graph.by_name(args.select).id)
+            view.centerOn(window.scene.item_for(graph.by_name(args.select).id))
+        app.processEvents()
+        window.grab().save(args.out)
+        window.files.autosaver.discard()
+        app.quit()
+
+    QTimer.singleShot(300, shoot)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
