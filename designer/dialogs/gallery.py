@@ -15,9 +15,8 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
-from designer.canvas.items import BLOCK_H, BLOCK_W
+from designer.canvas.items import category_color
 from engine import templates
-from engine.layout import arrange
 from engine.project import Project, ProjectError
 from engine.summary import human_count
 from engine.validate import analyze
@@ -28,46 +27,55 @@ ABOUT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def thumbnail(project: Project, size: QSize = THUMB) -> QPixmap:
-    """A picture of the network: its blocks (groups collapsed) laid out in layers."""
+    """A picture of the network: its top-level blocks in order (groups as one block),
+    wrapped into columns, coloured by category, wider for more parameters."""
     graph = project.graph
-    collapsed = [n.id for n in graph.nodes.values() if n.is_group and n.parent is None]
-    positions = arrange(graph, collapsed, (BLOCK_W, BLOCK_H), "TB")
-    shown = [n.id for n in graph.nodes.values()
-             if n.parent is None and (not n.is_group or n.id in collapsed)]
     colors = theme.colors()
     pixmap = QPixmap(size)
     pixmap.fill(colors.background)
-    if not shown:
-        return pixmap
-    xs = [positions[i][0] for i in shown]
-    ys = [positions[i][1] for i in shown]
-    width = max(xs) - min(xs) + BLOCK_W
-    height = max(ys) - min(ys) + BLOCK_H
-    scale = min((size.width() - 16) / width, (size.height() - 16) / height)
-    ox = (size.width() - width * scale) / 2 - min(xs) * scale
-    oy = (size.height() - height * scale) / 2 - min(ys) * scale
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    owner = {}
-    for node in graph.nodes.values():
-        top = node.id
+    analysis = analyze(graph)
+    units: list[str] = []
+    for node_id in analysis.order:
+        top = node_id
         while graph.nodes[top].parent is not None:
             top = graph.nodes[top].parent
-        owner[node.id] = top
+        if top not in units:
+            units.append(top)
+    if not units:
+        painter.setPen(QPen(colors.muted, 2, Qt.PenStyle.DashLine))
+        painter.drawRoundedRect(QRectF(size.width() / 2 - 30, size.height() / 2 - 20, 60, 40),
+                                6, 6)
+        painter.drawText(QRectF(0, 0, size.width(), size.height()),
+                         Qt.AlignmentFlag.AlignCenter, "+")
+        painter.end()
+        return pixmap
+    total = max(analysis.totals()["params"], 1)
+    rows = min(len(units), 12)
+    columns = -(-len(units) // rows)
+    cell_w = (size.width() - 16) / columns
+    cell_h = (size.height() - 16) / rows
+    centres = []
+    for k, unit in enumerate(units):
+        column, row = divmod(k, rows)
+        if column % 2:
+            row = rows - 1 - row  # snake: each column continues where the last one ended
+        node = graph.nodes[unit]
+        params = (analysis.group(unit).params if node.is_group
+                  else analysis.results[unit].params)
+        width = cell_w * (0.35 + 0.55 * min(1.0, (params / total) ** 0.35))
+        centre = QPointF(8 + cell_w * (column + 0.5), 8 + cell_h * (row + 0.5))
+        centres.append((centre, width, node))
     painter.setPen(QPen(colors.edge, 1))
-    for edge in graph.edges:
-        a, b = owner[edge.src], owner[edge.dst]
-        if a != b and a in positions and b in positions:
-            pa, pb = positions[a], positions[b]
-            painter.drawLine(QPointF(ox + (pa[0] + BLOCK_W / 2) * scale,
-                                     oy + (pa[1] + BLOCK_H) * scale),
-                             QPointF(ox + (pb[0] + BLOCK_W / 2) * scale, oy + pb[1] * scale))
-    for node_id in shown:
-        x, y = positions[node_id]
-        rect = QRectF(ox + x * scale, oy + y * scale, BLOCK_W * scale, BLOCK_H * scale)
-        painter.setPen(QPen(colors.block_border, 1))
-        painter.setBrush(colors.group if graph.nodes[node_id].is_group else colors.block)
-        painter.drawRect(rect)
+    for (a, _, _), (b, _, _) in zip(centres, centres[1:]):
+        painter.drawLine(a, b)
+    for centre, width, node in centres:
+        color = colors.group_frame if node.is_group else category_color(node.kind)
+        rect = QRectF(centre.x() - width / 2, centre.y() - cell_h * 0.32, width, cell_h * 0.64)
+        painter.setPen(QPen(color.darker(130), 1))
+        painter.setBrush(color)
+        painter.drawRoundedRect(rect, 2, 2)
     painter.end()
     return pixmap
 
