@@ -150,7 +150,8 @@ def lenet5() -> Project:
     tanh_conv = {"kernel_size": 5, "activation": "tanh", "initializer": "glorot_uniform"}
     b = Builder()
     b.seq(None,
-          L("Input", "In", shape=[1, 32, 32], channel_order="L"),
+          L("Input", "In", shape=[1, 32, 32], scale=1 / 255, mean="0.1307", std="0.3081",
+            channel_order="L"),  # MNIST's statistics: tanh units want centred inputs
           L("Conv2D", "C1", filters=6, **tanh_conv),
           L("AvgPool2D", "S2", pool_size=2, stride=2),
           L("Tanh", "S2_tanh"),
@@ -226,10 +227,10 @@ def vgg16() -> Project:
     classifier_head(b, x)
     return b.project(
         "vgg16",
-        "Oxford's VGG-16 (2014): thirteen 3×3 convolutions in five blocks, then three dense "
-        "layers. Block names follow Keras's VGG16, parameters equal torchvision's vgg16 "
-        "(138,357,544); the 7×7 adaptive average pool lets other input sizes reach fc1 "
-        "unchanged. " + FOLDER_HINT,
+        "Oxford's VGG-16 (2014): thirteen 3×3 convolutions and three dense layers. The "
+        "convolutions sit in five blocks named as in Keras's VGG16; the parameters equal "
+        "torchvision's vgg16 (138,357,544), and its 7×7 adaptive average pool lets other "
+        "input sizes reach fc1 unchanged. " + FOLDER_HINT,
         collapsed=True, data=IMAGENET_DATA, augmentation=IMAGENET_AUGMENTATION,
         training={"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
                   "batch_size": 64, "epochs": 90, "schedule": "step", "step_size": 30})

@@ -223,6 +223,10 @@ SMALL = template_doc("keras-mnist")
 def test_mutated_documents_raise_only_project_errors(data, version0):
     doc = mutate(as_version0(SMALL) if version0 else copy.deepcopy(SMALL), data)
     try:
+        Project.from_json(copy.deepcopy(doc))
+    except ProjectError:
+        pass
+    try:
         project = loads(json.dumps(doc))
     except ProjectError as exc:
         assert str(exc)
