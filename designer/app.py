@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QApplication
 
 from designer import settings_store, theme
@@ -20,6 +21,8 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("Netdraft")
     app.setApplicationDisplayName("Netdraft")
     theme.apply(app, settings_store.theme_choice())
+    # Blocks are cached as pixmaps (DeviceCoordinateCache): room for a large network's.
+    QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), 96 * 1024))
     return app
 
 

@@ -18,7 +18,14 @@ from PySide6.QtGui import (
     QPen,
     QPolygonF,
 )
-from PySide6.QtWidgets import QGraphicsItem, QStyle, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QStyle,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
 
 from designer import theme
 from designer.canvas.faces import Face, block_face
@@ -75,11 +82,16 @@ def category_color(kind_id: str) -> QColor:
     return QColor.fromHsl(hue, 140, 120)
 
 
-class BlockItem(QGraphicsItem):
-    """A block, or a collapsed group drawn as one block with its border shapes."""
+class BlockItem(QGraphicsRectItem):
+    """A block, or a collapsed group drawn as one block with its border shapes.
+
+    A rect item only for its geometry: Qt then answers boundingRect() in C++, which it asks
+    for hundreds of times per frame while panning."""
 
     def __init__(self, node_id: str, is_group: bool = False) -> None:
-        super().__init__()
+        m = PORT_R + 3
+        super().__init__(-m, -m, BLOCK_W + 2 * m, BLOCK_H + 2 * m)
+        self.setPen(QPen(Qt.PenStyle.NoPen))
         self.node_id = node_id
         self.is_group = is_group
         self.bar_px = 0  # the share bar's width, kept to repaint only when it changes
@@ -89,10 +101,6 @@ class BlockItem(QGraphicsItem):
         self.setZValue(2)
 
     # geometry -----------------------------------------------------------
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt's name)
-        m = PORT_R + 3
-        return QRectF(-m, -m, BLOCK_W + 2 * m, BLOCK_H + 2 * m)
-
     def shape(self) -> QPainterPath:
         path = QPainterPath()
         path.addRect(QRectF(-PORT_R, -PORT_R, BLOCK_W + 2 * PORT_R, BLOCK_H + 2 * PORT_R))
@@ -323,13 +331,16 @@ class GroupFrameItem(QGraphicsItem):
                          QPointF(toggle.right() - 4, toggle.center().y()))
 
 
-class EdgeItem(QGraphicsItem):
-    """A connection, labelled with the tensor shape it carries."""
+class EdgeItem(QGraphicsPathItem):
+    """A connection, labelled with the tensor shape it carries. Its item path (the curve
+    plus the label's room) only gives Qt its geometry in C++; ``path`` is what is drawn."""
 
     def __init__(self, edge: Edge) -> None:
         super().__init__()
+        self.setPen(QPen(Qt.PenStyle.NoPen))
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.edge = edge
-        self.path = QPainterPath()
+        self.curve = QPainterPath()
         self.label_rect = QRectF()
         self._label_text = ""  # what the label's rectangle was sized for
         self.p1 = QPointF()
@@ -346,10 +357,16 @@ class EdgeItem(QGraphicsItem):
         return fmt_shape(result.shape)
 
     def set_ends(self, p1: QPointF, p2: QPointF, direction: str) -> None:
-        self.prepareGeometryChange()
         self.p1, self.p2 = QPointF(p1), QPointF(p2)
-        self.path = edge_path(p1, p2, direction)
+        self.curve = edge_path(p1, p2, direction)
         self._place_label()
+        self._sync_geometry()
+
+    def _sync_geometry(self) -> None:
+        room = QPainterPath(self.curve)
+        room.addRect(self.label_rect)
+        room.addRect(self.curve.boundingRect().adjusted(-6, -6, 6, 6))
+        self.setPath(room)
 
     def refresh_label(self) -> None:
         """The shape it carries changed: repaint, and grow the room for the label only when
@@ -359,8 +376,8 @@ class EdgeItem(QGraphicsItem):
             return
         self._label_text = text
         if self._label_width(text) > self.label_rect.width():
-            self.prepareGeometryChange()
             self._place_label()
+            self._sync_geometry()
         self.update()
 
     @staticmethod
@@ -373,7 +390,7 @@ class EdgeItem(QGraphicsItem):
         text = self._label_text = self.label()
         w = max(self._label_width(text), self.label_rect.width())
         h = QFontMetricsF(font("small")).height() + 2
-        mid = self.path.pointAtPercent(0.5)
+        mid = self.curve.pointAtPercent(0.5)
         self.label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
 
     def _label_box(self, text: str) -> QRectF:
@@ -382,13 +399,10 @@ class EdgeItem(QGraphicsItem):
         return QRectF(self.label_rect.center().x() - w / 2, self.label_rect.y(), w,
                       self.label_rect.height())
 
-    def boundingRect(self) -> QRectF:  # noqa: N802
-        return self.path.boundingRect().adjusted(-6, -6, 6, 6).united(self.label_rect)
-
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
         stroker.setWidth(10)
-        return stroker.createStroke(self.path)
+        return stroker.createStroke(self.curve)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -398,15 +412,15 @@ class EdgeItem(QGraphicsItem):
         color = colors.selection if selected else colors.edge
         if lod < LOD_TEXT:
             painter.setPen(QPen(color, 0))
-            painter.drawPath(self.path)
+            painter.drawPath(self.curve)
             return
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(color, 2.2 if selected else 1.4))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self.path)
+        painter.drawPath(self.curve)
         painter.setBrush(color)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.drawPolygon(_arrow(self.path))
+        painter.drawPolygon(_arrow(self.curve))
         text = self.label()
         box = self._label_box(text)
         painter.setBrush(QBrush(colors.label_bg))

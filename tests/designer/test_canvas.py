@@ -74,7 +74,7 @@ def test_drop_onto_an_edge_inserts_the_block_between(window):
     graph = window.doc.graph
     conv, pool = graph.by_name("conv1").id, graph.by_name("pool1").id
     edge_item = next(e for edge, e in window.scene.edges.items() if edge.src == conv)
-    _drop_kind(window, "ReLU", edge_item.path.pointAtPercent(0.5))
+    _drop_kind(window, "ReLU", edge_item.curve.pointAtPercent(0.5))
     relu = graph.by_name("relu")
     assert graph.predecessors(relu.id) == [conv] and graph.predecessors(pool) == [relu.id]
     assert window.undo_group.undoText() == "Insert relu between conv1 and pool1"
