@@ -246,7 +246,8 @@ class Inspector(QScrollArea):
                         f"non-trainable {result.non_trainable:,})<br>"
                         f"MACs: {result.macs:,} ({human_count(result.macs)})<br>"
                         f"activation memory: {human_bytes(result.memory)}")
-        self.info.setText(text)
+        if self.info.text() != text:
+            self.info.setText(text)
         if self.problem is not None:
             if face.problem:
                 self.problem.setText(f"<b>Problem:</b> {face.problem}"

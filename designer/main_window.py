@@ -121,9 +121,10 @@ class MainWindow(QMainWindow):
         problems = doc.analysis.problems
         state = (f"<span style='color:#d12c2c'>⚠ {len(problems)} problem"
                  f"{'s' if len(problems) != 1 else ''}</span>" if problems else "✓ valid")
-        self.status_totals.setText(
-            f"Total params: <b>{totals['params']:,}</b> &nbsp;·&nbsp; MACs: "
-            f"<b>{human_count(totals['macs'])}</b> &nbsp;·&nbsp; {state}")
+        text = (f"Total params: <b>{totals['params']:,}</b> &nbsp;·&nbsp; MACs: "
+                f"<b>{human_count(totals['macs'])}</b> &nbsp;·&nbsp; {state}")
+        if self.status_totals.text() != text:
+            self.status_totals.setText(text)
 
     def update_title(self) -> None:
         if self.doc is None:

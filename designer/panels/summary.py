@@ -93,7 +93,7 @@ def row_for(doc: Document, node_id: str) -> Row | None:
 def footer_text(summary: Summary) -> str:
     return (f"Total params: {summary.total_params:,}   ·   Trainable params: "
             f"{summary.trainable_params:,}   ·   Non-trainable params: "
-            f"{summary.non_trainable_params:,}<br>MACs per image: {summary.macs:,} "
+            f"{summary.non_trainable_params:,}\nMACs per image: {summary.macs:,} "
             f"({human_count(summary.macs)})   ·   Activation memory per image: "
             f"{human_bytes(summary.activation_bytes)}   ·   Input: {summary.input_shape}")
 
@@ -124,8 +124,7 @@ class SummaryPanel(QWidget):
             if column:
                 header.resizeSection(column, width(sample) + 24)
         self.footer = QLabel(self)
-        self.footer.setTextFormat(Qt.TextFormat.RichText)
-        self.footer.setWordWrap(True)
+        self.footer.setTextFormat(Qt.TextFormat.PlainText)
         self.footer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -150,12 +149,16 @@ class SummaryPanel(QWidget):
                 row = row_for(self.doc, node_id)
                 if row is not None:
                     self.model.update_row(row)
-            self.footer.setText(footer_text(self._totals_summary()))
+            self._set_footer(footer_text(self._totals_summary()))
 
     def refresh(self) -> None:
         summary = summarize(self.doc.graph, self.doc.analysis)
         self.model.set_rows(list(summary.rows))
-        self.footer.setText(footer_text(summary))
+        self._set_footer(footer_text(summary))
+
+    def _set_footer(self, text: str) -> None:
+        if self.footer.text() != text:  # a label relayouts on every setText
+            self.footer.setText(text)
 
     def _totals_summary(self) -> Summary:
         totals = self.doc.totals
