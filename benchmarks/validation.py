@@ -102,17 +102,18 @@ def torch_meta() -> tuple[Callable[[], object], Callable[[], object]]:
     return build_and_forward, forward
 
 
-def interleaved(fns: list[Callable[[], object]], repeat: int) -> list[float]:
-    """Median seconds of each fn, timed in turns so that the load of a shared machine falls
-    on all of them alike (the ratio is what this script reports)."""
+def interleaved(fns: list[tuple[Callable[[], object], int]], rounds: int) -> list[float]:
+    """Median seconds of each fn, timed in rounds (each round runs every fn its given number
+    of times) so that the load of a shared machine falls on all of them alike."""
     times: list[list[float]] = [[] for _ in fns]
-    for fn in fns:
+    for fn, _ in fns:
         fn()  # warm-up
-    for _ in range(repeat):
-        for fn, bucket in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - start)
+    for _ in range(rounds):
+        for (fn, runs), bucket in zip(fns, times):
+            for _ in range(runs):
+                start = time.perf_counter()
+                fn()
+                bucket.append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
 
 
@@ -129,7 +130,7 @@ def main() -> None:
     full_chain = median_time(lambda: analyze(chain), max(3, repeat // 3))
     meta_total_fn, meta_forward_fn = torch_meta()
     full_resnet, meta_forward, meta_total = interleaved(
-        [lambda: analyze(resnet), meta_forward_fn, meta_total_fn], repeat)
+        [(lambda: analyze(resnet), 5), (meta_forward_fn, 1), (meta_total_fn, 1)], repeat)
 
     ms = 1000
     print(f"netdraft full analysis, resnet152 template ({blocks} blocks): "

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.graph import Change, Graph, Node
+from engine.graph import Change, Edge, Graph, Node
 from engine.layers import REGISTRY, LayerKind, Shape, ShapeError
 from engine.shapes import fmt_shape, volume
 
@@ -95,6 +95,7 @@ class Analysis:
         self._rank: dict[str, int] = {}
         self._structure_dirty = True
         self._acyclic = 0  # the first _acyclic ids of _order have no cycle upstream
+        self._inputs: dict[str, list[Edge]] = {}
         self._whole_dirty = True  # the Input/Output checks: blocks added, removed, renamed
         self._dirty: set[str] = set(n.id for n in graph.leaves())
         self._group_cache: dict[str, GroupResult] = {}
@@ -185,7 +186,9 @@ class Analysis:
         """Kahn's topological order; nodes left over sit on or behind a cycle."""
         graph = self.graph
         leaves = [n.id for n in graph.leaves()]
-        indegree = {i: len(graph.inputs_of(i)) for i in leaves}
+        # Edges change only with the structure, which re-sorts first: keep them for _compute.
+        self._inputs = {i: graph.inputs_of(i) for i in leaves}
+        indegree = {i: len(edges) for i, edges in self._inputs.items()}
         ready = sorted(i for i, d in indegree.items() if d == 0)
         order: list[str] = []
         while ready:
@@ -250,7 +253,9 @@ class Analysis:
             name, reason = errors[0]
             return self._problem(node, "param", _join(node, f"{name}: {reason}"),
                                  f"set {name} within its allowed values")
-        edges = self.graph.inputs_of(node.id)
+        edges = self._inputs.get(node.id)
+        if edges is None:
+            edges = self.graph.inputs_of(node.id)
         # The common case first: one block feeding input 0 of a one-input kind.
         if not (kind.arity == 1 and len(edges) == 1 and edges[0].dst_port == 0):
             wrong = self._port_problem(node, kind, edges)
