@@ -6,7 +6,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QUndoGroup
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+)
 
 from designer import actions, settings_store, theme
 from designer.canvas.scene import CanvasScene
@@ -79,6 +86,7 @@ class MainWindow(QMainWindow):
         self.palette.add_requested.connect(self.editing.add_kind)
         self.view.kind_dropped.connect(self.editing.drop_kind)
         self.view.files_dropped.connect(self.files.open_dropped)
+        self.view.context_menu_requested.connect(self._context_menu)
         self.scene.selection_ids_changed.connect(self._selection_changed)
         self.scene.group_toggle_requested.connect(self.editing.toggle_group)
         self.summary.node_activated.connect(self.reveal)
@@ -141,6 +149,16 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, ids: list[str]) -> None:
         self.inspector.show_ids(ids)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)
+
+    def _context_menu(self, where) -> None:
+        a = self.actions_by_name
+        menu = QMenu(self)
+        menu.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
+        menu.addSeparator()
+        menu.addActions([a["rename"], a["group"], a["ungroup"], a["toggle_group"]])
+        menu.addSeparator()
+        menu.addActions([a["arrange_tb"], a["arrange_lr"], a["fit"]])
+        menu.exec(where)
 
     def reveal(self, node_id: str) -> None:
         """Select a block (or the group showing it) and bring it into view."""

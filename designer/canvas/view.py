@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
@@ -29,6 +29,7 @@ class CanvasView(QGraphicsView):
     kind_dropped = Signal(str, QPointF)  # kind id, scene position (the block's centre)
     files_dropped = Signal(list)  # paths of .netdraft files
     zoom_changed = Signal(float)
+    context_menu_requested = Signal(QPoint)  # global position
 
     def __init__(self, scene: CanvasScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
@@ -178,6 +179,14 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        # A right-click on a block that is not selected acts on that block alone.
+        item = self.canvas().block_at(self.mapToScene(event.pos()), self.transform())
+        if isinstance(item, BlockItem | GroupFrameItem) and not item.isSelected():
+            self.canvas().select_ids([item.node_id])
+        self.context_menu_requested.emit(event.globalPos())
+        event.accept()
 
     def pan_by(self, dx: float, dy: float) -> None:
         h, v = self.horizontalScrollBar(), self.verticalScrollBar()

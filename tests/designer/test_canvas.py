@@ -306,3 +306,18 @@ def test_select_all_and_delete_with_backspace(window, qtbot):
     window.actions_by_name["undo"].trigger()
     flush(window)
     assert len(window.doc.graph.nodes) == 6 and len(window.doc.graph.edges) == 5
+
+
+def test_rubber_band_selects_and_shift_extends(window):
+    scene, graph = window.scene, window.doc.graph
+    conv = scene.blocks[graph.by_name("conv1").id].sceneBoundingRect()
+    pool = scene.blocks[graph.by_name("pool1").id].sceneBoundingRect()
+    fc = scene.blocks[graph.by_name("fc").id].sceneBoundingRect()
+    empty = QPointF(conv.left() - 60, conv.top() - 20)
+    _drag(window, empty, QPointF(pool.right() + 60, pool.center().y()))
+    assert set(scene.selected_ids()) == {graph.by_name("conv1").id, graph.by_name("pool1").id}
+    # Shift-click adds a block; Shift-click again removes it.
+    _drag(window, fc.center(), fc.center(), Qt.KeyboardModifier.ShiftModifier)
+    assert graph.by_name("fc").id in scene.selected_ids() and len(scene.selected_ids()) == 3
+    _drag(window, fc.center(), fc.center(), Qt.KeyboardModifier.ShiftModifier)
+    assert len(scene.selected_ids()) == 2
