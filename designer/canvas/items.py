@@ -340,6 +340,7 @@ class EdgeItem(QGraphicsPathItem):
         self.setPen(QPen(Qt.PenStyle.NoPen))
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.edge = edge
+        self.highlighted = False  # a block dragged from the palette would be inserted here
         self.curve = QPainterPath()
         self.label_rect = QRectF()
         self._label_text = ""  # what the label's rectangle was sized for
@@ -409,7 +410,13 @@ class EdgeItem(QGraphicsPathItem):
         colors = theme.colors()
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        color = colors.selection if selected else colors.edge
+        color = colors.selection if selected or self.highlighted else colors.edge
+        if self.highlighted:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            glow = QColor(colors.accent)
+            glow.setAlpha(90)
+            painter.setPen(QPen(glow, 8))
+            painter.drawPath(self.curve)
         if lod < LOD_TEXT:
             painter.setPen(QPen(color, 0))
             painter.drawPath(self.curve)

@@ -42,6 +42,7 @@ class CanvasScene(QGraphicsScene):
         self.interaction: interactions.Interaction | None = None
         self.owner: dict[str, str] = {}  # node id -> the id it is drawn as
         self._bar_total = -1
+        self._drop_target: EdgeItem | None = None  # the edge a palette drop would split
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.selectionChanged.connect(self._emit_selection)
 
@@ -56,6 +57,7 @@ class CanvasScene(QGraphicsScene):
     def rebuild(self) -> None:
         doc = self.doc
         self.clearSelection()
+        self._drop_target = None
         self.clear()
         self.blocks.clear()
         self.frames.clear()
@@ -323,6 +325,15 @@ class CanvasScene(QGraphicsScene):
             if isinstance(item, BlockItem | GroupFrameItem | EdgeItem) and item.isVisible():
                 return item
         return None
+
+    def set_drop_target(self, item: EdgeItem | None) -> None:
+        if item is self._drop_target:
+            return
+        for edge_item in (self._drop_target, item):
+            if edge_item is not None and edge_item.scene() is self:
+                edge_item.highlighted = edge_item is item
+                edge_item.update()
+        self._drop_target = item
 
     def edge_at(self, pos: QPointF, transform: QTransform) -> EdgeItem | None:
         for item in self.items(pos, Qt.ItemSelectionMode.IntersectsItemShape,

@@ -207,14 +207,23 @@ class CanvasView(QGraphicsView):
     def dragMoveEvent(self, event) -> None:  # noqa: N802
         if self._accepts(event):
             event.acceptProposedAction()
+            if event.mimeData().hasFormat(KIND_MIME):
+                # Show which connection a drop here would insert the block into.
+                scene_pos = self.mapToScene(event.position().toPoint())
+                self.canvas().set_drop_target(self.canvas().edge_at(scene_pos, self.transform()))
         else:
             event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+        self.canvas().set_drop_target(None)
+        super().dragLeaveEvent(event)
 
     def _accepts(self, event) -> bool:
         mime = event.mimeData()
         return mime.hasFormat(KIND_MIME) or bool(_project_paths(mime))
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self.canvas().set_drop_target(None)
         mime = event.mimeData()
         paths = _project_paths(mime)
         if paths:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from designer_helpers import face, flush
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 
 
@@ -74,7 +74,16 @@ def test_drop_onto_an_edge_inserts_the_block_between(window):
     graph = window.doc.graph
     conv, pool = graph.by_name("conv1").id, graph.by_name("pool1").id
     edge_item = next(e for edge, e in window.scene.edges.items() if edge.src == conv)
-    _drop_kind(window, "ReLU", edge_item.curve.pointAtPercent(0.5))
+    target = edge_item.curve.pointAtPercent(0.5)
+    relu = next(i for i in window.palette.kind_items()
+                if i.data(0, Qt.ItemDataRole.UserRole) == "ReLU")
+    mime = window.palette.tree.mimeData([relu])  # the event does not own it: keep it alive
+    hover = QDragMoveEvent(window.view.mapFromScene(target).toPointF(),
+                           Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                           Qt.KeyboardModifier.NoModifier)
+    window.view.dragMoveEvent(hover)
+    assert edge_item.highlighted  # the connection the block would split is shown
+    _drop_kind(window, "ReLU", target)
     relu = graph.by_name("relu")
     assert graph.predecessors(relu.id) == [conv] and graph.predecessors(pool) == [relu.id]
     assert window.undo_group.undoText() == "Insert relu between conv1 and pool1"
