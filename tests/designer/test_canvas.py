@@ -330,3 +330,32 @@ def test_rubber_band_selects_and_shift_extends(window):
     assert graph.by_name("fc").id in scene.selected_ids() and len(scene.selected_ids()) == 3
     _drag(window, fc.center(), fc.center(), Qt.KeyboardModifier.ShiftModifier)
     assert len(scene.selected_ids()) == 2
+
+
+def test_ctrl_wheel_zooms_and_middle_or_space_drag_pans(window):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+
+    view, viewport = window.view, window.view.viewport()
+    zoom = view.zoom()
+    centre = QPointF(viewport.rect().center())
+    wheel = QWheelEvent(centre, view.mapToGlobal(centre), QPoint(), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    view.wheelEvent(wheel)
+    assert view.zoom() > zoom * 1.2
+    bar = view.verticalScrollBar()
+    bar.setValue((bar.minimum() + bar.maximum()) // 2)
+    before = bar.value()
+    a = viewport.rect().center()
+    QTest.mousePress(viewport, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(viewport, a + QPoint(0, 60))
+    QTest.mouseRelease(viewport, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier,
+                       a + QPoint(0, 60))
+    assert bar.value() == before - 60
+    view.setFocus()
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    _drag(window, view.mapToScene(a), view.mapToScene(a + QPoint(0, -30)))
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    assert bar.value() == before - 30
+    assert window.doc.undo_stack.count() == 0  # panning is not an edit
