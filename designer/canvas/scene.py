@@ -195,18 +195,23 @@ class CanvasScene(QGraphicsScene):
     def _update_frames(self) -> None:
         """Fit each expanded group's frame around its visible members (innermost first)."""
         graph = self.doc.graph
-        depth = {g: len(graph.ancestors_of(g)) for g in self.frames}
+        shown = [g for g, frame in self.frames.items() if frame.isVisible()]
+        if not shown:
+            return
+        children: dict[str, list[str]] = {}
+        for node in graph.nodes.values():
+            if node.parent is not None:
+                children.setdefault(node.parent, []).append(node.id)
+        depth = {g: len(graph.ancestors_of(g)) for g in shown}
         rects: dict[str, QRectF] = {}
-        for group_id in sorted(self.frames, key=lambda g: -depth[g]):
+        for group_id in sorted(shown, key=lambda g: -depth[g]):
             frame = self.frames[group_id]
-            if not frame.isVisible():
-                continue
             rect = QRectF()
-            for child in graph.children(group_id):
-                if child.id in rects:
-                    part = rects[child.id]
+            for child_id in children.get(group_id, []):
+                if child_id in rects:
+                    part = rects[child_id]
                 else:
-                    item = self.blocks.get(child.id)
+                    item = self.blocks.get(child_id)
                     if item is None or not item.isVisible():
                         continue
                     part = QRectF(item.pos(), item.pos() + QPointF(BLOCK_W, BLOCK_H))
