@@ -20,7 +20,7 @@ from engine.summary import format_text, human_count, summarize
 from engine.validate import analyze
 
 # Modules that add subcommands; each is listed here once it exists.
-COMMAND_MODULES: tuple[str, ...] = ("engine.backend.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("engine.backend.cli", "engine.export.cli")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 

@@ -1,0 +1,126 @@
+"""`python main.py export FILE [--weights RUN_DIR|CKPT] (--onnx OUT | --python OUT |
+--safetensors OUT) ...`: torch and onnx are imported only when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, load_project
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export", help="export to ONNX (checked against PyTorch), PyTorch code or safetensors",
+        description="Export a project's network. At least one of --onnx, --python and "
+                    "--safetensors. The ONNX model is run in onnxruntime and compared with "
+                    "PyTorch; exit 1 when they differ by more than the tolerance.")
+    p.add_argument("file", metavar="FILE", help="a .netdraft project")
+    p.add_argument("--weights", metavar="RUN_DIR|CKPT",
+                   help="a training run folder (its best.pt, else last.pt), a checkpoint or "
+                        "state dict (.pt) or a .safetensors file; default: the project's "
+                        "stored weights")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="write one self-contained ONNX file")
+    p.add_argument("--python", metavar="OUT.py", help="write a standalone PyTorch module")
+    p.add_argument("--safetensors", metavar="OUT", help="write the weights as safetensors")
+    p.add_argument("--opset", type=int, default=18, metavar="N",
+                   help="ONNX opset (default 18; older ones are converted when possible)")
+    p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
+                   help="batch axis: dynamic (default) or a fixed size")
+    p.add_argument("--fp16", action="store_true",
+                   help="float16 weights and arithmetic (inputs and outputs stay float32)")
+    p.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
+                   help="torch's ONNX exporter: auto (default) tries the fast TorchScript one "
+                        "and falls back to the torch.export-based one")
+    p.add_argument("--tolerance", type=float, metavar="T",
+                   help="parity tolerance (default 1e-4, with --fp16 1e-2), relative to the "
+                        "output's size when the outputs exceed 1")
+    p.add_argument("--with-training", action="store_true",
+                   help="with --python: add a training script (python or torchrun)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(handler=cmd_export)
+
+
+def _request(args: argparse.Namespace):
+    from engine.export.pipeline import Request
+
+    if not (args.onnx or args.python or args.safetensors):
+        raise CliError("nothing to export: give --onnx OUT.onnx, --python OUT.py and/or "
+                       "--safetensors OUT", EXIT_USAGE)
+    if args.with_training and not args.python:
+        raise CliError("--with-training adds a training script to the --python file: "
+                       "give --python OUT.py too", EXIT_USAGE)
+    onnx_only = [flag for flag, given in (("--fp16", args.fp16),
+                                          ("--tolerance", args.tolerance is not None),
+                                          ("--opset", args.opset != 18),
+                                          ("--batch", args.batch != "dynamic"),
+                                          ("--exporter", args.exporter != "auto")) if given]
+    if onnx_only and not args.onnx:
+        raise CliError(f"{', '.join(onnx_only)} apply to the ONNX export: give --onnx "
+                       "OUT.onnx too", EXIT_USAGE)
+    batch: str | int = args.batch
+    if batch != "dynamic":
+        try:
+            batch = int(batch)
+        except ValueError:
+            batch = 0
+        if batch < 1:
+            raise CliError(f"--batch expects 'dynamic' or a positive integer. Received: "
+                           f"{args.batch!r}", EXIT_USAGE)
+    if not 7 <= args.opset <= 23:
+        raise CliError(f"--opset expects 7 to 23 (18 or newer is written directly). "
+                       f"Received: {args.opset}", EXIT_USAGE)
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise CliError(f"--tolerance expects a positive number. Received: {args.tolerance}",
+                       EXIT_USAGE)
+    return Request(onnx=args.onnx, python=args.python, safetensors=args.safetensors,
+                   weights=args.weights, opset=args.opset, batch=batch, fp16=args.fp16,
+                   tolerance=args.tolerance, with_training=args.with_training,
+                   exporter=args.exporter)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    project = load_project(args.file)
+    request = _request(args)
+    from engine.export import ExportError
+    from engine.export.pipeline import run
+
+    try:
+        outcome = run(project, args.file, request)
+    except ExportError as exc:
+        raise CliError(str(exc), exc.code) from None
+    except OSError as exc:
+        raise CliError(f"cannot write {exc.filename or 'the output'}: "
+                       f"{exc.strerror or exc}", EXIT_USAGE) from None
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=1))
+    else:
+        _print(outcome)
+    if outcome.parity is not None and not outcome.parity.passed:
+        raise CliError(f"{outcome.parity.summary()}. The file was written for inspection; "
+                       "raise --tolerance only if the difference is acceptable",
+                       EXIT_PROBLEMS)
+    return EXIT_OK
+
+
+def _print(outcome) -> None:
+    for warning in outcome.warnings:
+        print(f"warning: {warning}")
+    print(f"weights: {outcome.weights}")
+    for item in outcome.written:
+        if item["kind"] == "onnx":
+            batch = "dynamic batch" if item["batch"] == "dynamic" else f"batch {item['batch']}"
+            precision = ", float16" if item["fp16"] else ""
+            print(f"wrote {item['path']} (ONNX opset {item['opset']}, {batch}{precision}, "
+                  f"{item['bytes'] / 1e6:.1f} MB, input '{item['input']}', output "
+                  f"'{item['output']}', {item['exporter']} exporter) in "
+                  f"{item['seconds']:.1f} s")
+        elif item["kind"] == "python":
+            extra = " with a training script" if item["with_training"] else ""
+            print(f"wrote {item['path']} ({item['lines']} lines of PyTorch{extra})")
+        else:
+            print(f"wrote {item['path']} ({item['tensors']} tensors, safetensors)")
+    if outcome.parity is not None:
+        print(outcome.parity.summary())
+        timings = ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in outcome.parity.timings.items())
+        print(f"timings: {timings}")

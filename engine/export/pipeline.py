@@ -1,0 +1,136 @@
+"""One export run, shared by the CLI and the designer: build the network, load its weights,
+write the requested files and check the ONNX model against PyTorch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.backend.build import BuildError, build_module
+from engine.export import ExportError
+from engine.export import weights as weights_io
+from engine.export.parity import (
+    FP16_TOLERANCE,
+    FP32_TOLERANCE,
+    ParityReport,
+    check,
+    generated_inputs,
+)
+from engine.project import Project
+from engine.validate import analyze
+
+
+@dataclass
+class Request:
+    onnx: str | None = None
+    python: str | None = None
+    safetensors: str | None = None
+    weights: str | None = None
+    opset: int = 18
+    batch: str | int = "dynamic"
+    fp16: bool = False
+    tolerance: float | None = None
+    with_training: bool = False
+    exporter: str = "auto"
+
+
+@dataclass
+class Outcome:
+    weights: str
+    warnings: list[str] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)
+    parity: ParityReport | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"weights": self.weights, "warnings": self.warnings, "written": self.written,
+                "parity": self.parity.to_json() if self.parity else None}
+
+
+def build(project: Project) -> torch.nn.Module:
+    analysis = analyze(project.graph)
+    if not analysis.ok:
+        listing = "\n".join(f"  - {p}" for p in analysis.problems)
+        raise ExportError(f"the network has {len(analysis.problems)} problem(s); fix them "
+                          f"before exporting:\n{listing}")
+    torch.manual_seed(0)
+    try:
+        return build_module(project.graph, analysis).eval()
+    except BuildError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def run(project: Project, project_path: str | Path | None, request: Request) -> Outcome:
+    """Write what ``request`` asks for. Raises ExportError; a failed parity check is
+    reported in the outcome (the file stays for inspection) and raised by the caller."""
+    module = build(project)
+    loaded = weights_io.load(module, project, project_path, request.weights)
+    outcome = Outcome(loaded.source, list(loaded.warnings))
+    names = loaded.class_names
+    if request.safetensors:
+        from engine.export.safetensors_export import export_safetensors
+
+        keys = export_safetensors(module, request.safetensors, project.name,
+                                  names if names is not None else _class_names(project))
+        outcome.written.append({"kind": "safetensors", "path": str(request.safetensors),
+                                "tensors": len(keys)})
+    if request.python:
+        outcome.written.append(_python(project, project_path, request, names))
+    if request.onnx:
+        _onnx(project, module, request, names, outcome)
+    return outcome
+
+
+def _takes_pixels(project: Project) -> bool:
+    """Whether the Input scales its data, i.e. expects raw 0–255 pixels."""
+    node = next(n for n in project.graph.leaves() if n.kind == "Input")
+    return float(node.params.get("scale", 1.0)) != 1.0
+
+
+def _class_names(project: Project) -> list[str]:
+    from engine.export.onnx_export import _output_class_names
+
+    return _output_class_names(project.graph)
+
+
+def _python(project: Project, project_path: str | Path | None, request: Request,
+            names: list[str] | None) -> dict[str, Any]:
+    from engine.export.python_code import generate
+
+    source = Path(project_path).name if project_path else ""
+    text = generate(project, names, with_training=request.with_training, source=source)
+    path = Path(request.python or "model.py")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return {"kind": "python", "path": str(path), "lines": text.count("\n"),
+            "with_training": request.with_training}
+
+
+def _onnx(project: Project, module: torch.nn.Module, request: Request,
+          names: list[str] | None, outcome: Outcome) -> None:
+    from engine.export.onnx_export import export_onnx
+
+    result = export_onnx(project, module, request.onnx or "model.onnx", opset=request.opset,
+                         batch=request.batch, fp16=request.fp16, class_names=names,
+                         exporter=request.exporter)
+    outcome.written.append({"kind": "onnx", "path": str(result.path), "opset": result.opset,
+                            "exporter": result.exporter,
+                            "batch": result.batch, "fp16": result.fp16,
+                            "bytes": result.size_bytes, "external_data": result.external_data,
+                            "input": result.input_name, "output": result.output_name,
+                            "seconds": round(result.seconds, 3)})
+    tolerance = request.tolerance
+    if tolerance is None:
+        tolerance = FP16_TOLERANCE if request.fp16 else FP32_TOLERANCE
+    # A batch of 2 checks the dynamic axis too: the exporter traced a different size.
+    batch = 2 if request.batch == "dynamic" else int(request.batch)
+    inputs = generated_inputs(tuple(module.input_shape), batch, _takes_pixels(project))
+    start = time.perf_counter()
+    report = check(module, result.path, inputs, tolerance)
+    report.timings = {"export_s": result.seconds,
+                      "check_s": time.perf_counter() - start, **report.timings}
+    outcome.parity = report

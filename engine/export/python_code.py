@@ -1,0 +1,339 @@
+"""A standalone PyTorch file for a project: an nn.Module that reads like hand-written code.
+
+The module's submodules carry GraphModule's names (engine.backend.build.module_attr in the
+analysis's order), so ``state_dict()`` keys are the same both ways and a Netdraft checkpoint
+or safetensors export loads into it. The file imports torch only — nothing from Netdraft —
+and passes ``ruff check``.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from engine.backend.build import BuildError, make_preprocess, module_attr
+from engine.export import ExportError
+from engine.export.emitters import HELPERS, Code, NoCode, emit
+from engine.export.forward_code import ForwardWriter, format_call, natural_order
+from engine.graph import Graph
+from engine.layers import REGISTRY
+from engine.project import Project
+from engine.validate import Analysis, analyze
+
+INDENT = "    "
+
+PREPROCESS_HELPER = '''\
+class Preprocess(nn.Module):
+    """The Input block's preprocessing: x * scale, then (x - mean) / std per channel."""
+
+    def __init__(self, scale=1.0, mean=None, std=None, view=(1, -1, 1, 1)):
+        super().__init__()
+        self.scale = scale
+        for name, values in (("mean", mean), ("std", std)):
+            tensor = None if values is None else torch.tensor(values).view(view)
+            self.register_buffer(name, tensor, persistent=False)
+
+    def forward(self, x):
+        if not torch.is_floating_point(x):
+            x = x.float()
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.mean is not None:
+            x = x - self.mean
+        if self.std is not None:
+            x = x / self.std
+        return x
+'''
+
+LOAD_WEIGHTS = '''\
+def load_weights(model, path):
+    """Load Netdraft's weights: a .safetensors export, a state dict or a checkpoint (.pt)."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state)
+    model.load_state_dict(state)
+    return model
+'''
+
+
+@dataclass
+class ModelPlan:
+    """What the generator knows about a project's network."""
+
+    graph: Graph
+    analysis: Analysis
+    class_name: str
+    attrs: dict[str, str]          # node id -> submodule name, as GraphModule names them
+    codes: dict[str, Code]
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    loss: str
+    logits_method: str | None      # set when logits differ from forward's output
+
+
+def plan(project: Project, class_names: list[str] | None = None) -> ModelPlan:
+    graph = project.graph
+    analysis = analyze(graph)
+    if not analysis.ok:
+        listing = "\n".join(f"  - {p}" for p in analysis.problems)
+        raise ExportError(f"the network has {len(analysis.problems)} problem(s); fix them "
+                          f"before exporting:\n{listing}")
+    attrs: dict[str, str] = {}
+    codes: dict[str, Code] = {}
+    taken: set[str] = set()
+    input_shape: tuple[int, ...] = ()
+    output: dict[str, Any] = {}
+    for node_id in analysis.order:
+        node = graph.nodes[node_id]
+        kind = REGISTRY.get(node.kind)
+        result = analysis.results[node_id]
+        params = kind.resolve(node.params)
+        if node.kind == "Input":
+            input_shape = tuple(result.shape or ())
+        elif node.kind == "Output":
+            output = params
+        else:
+            attrs[node_id] = module_attr(node.name, taken)
+        try:
+            codes[node_id] = emit(node.kind, list(result.input_shapes), params,
+                                  tuple(result.shape or ()))
+        except (NoCode, ValueError) as exc:
+            raise ExportError(f"{node.kind} '{node.name}' cannot be written as PyTorch "
+                              f"code: {exc}") from None
+    names = class_names or [n.strip() for n in output.get("class_names", "").split(",")
+                            if n.strip()]
+    head = graph.predecessors(next(i for i in analysis.order
+                                   if graph.nodes[i].kind == "Output"))[0]
+    return ModelPlan(graph, analysis, class_identifier(project.name), attrs, codes,
+                     input_shape, names, output.get("loss", "cross_entropy"),
+                     "logits" if codes[head].scores is not None else None)
+
+
+def class_identifier(name: str) -> str:
+    """A project name as a class name.
+
+    >>> class_identifier("lenet-5"), class_identifier("keras mnist"), class_identifier("3d")
+    ('Lenet5', 'KerasMnist', 'Net3d')
+    """
+    words = re.findall(r"[A-Za-z0-9]+", name)
+    ident = "".join(w[:1].upper() + w[1:] for w in words) or "Net"
+    return f"Net{ident}" if ident[0].isdigit() else ident
+
+
+def generate(project: Project, class_names: list[str] | None = None,
+             with_training: bool = False, source: str = "") -> str:
+    """The whole file as text."""
+    model = plan(project, class_names)
+    class_text, helpers = model_class(model)
+    parts = ["\n\n".join([_header(project, model, source), _imports(with_training),
+                           _constants(model)])]
+    parts += [HELPERS[h] for h in sorted(helpers)]
+    parts.append(class_text)
+    parts.append(LOAD_WEIGHTS)
+    if with_training:
+        from engine.export.training_code import training_section
+
+        parts.append(training_section(project, model))
+    else:
+        parts.append(_demo(model))
+    text = "\n\n".join(p.rstrip("\n") + "\n" for p in parts)  # two blank lines apart
+    if "F." not in text.replace("nn.F", ""):
+        text = text.replace("import torch.nn.functional as F\n", "")
+    return text
+
+
+def model_class(model: ModelPlan) -> tuple[str, set[str]]:
+    """The nn.Module class and the helper classes it needs."""
+    graph = model.graph
+    helpers = {h for node_id in model.attrs for h in model.codes[node_id].helpers}
+    taken = set(model.attrs.values())
+    lines = [f"class {model.class_name}(nn.Module):",
+             f'{INDENT}"""{_summary_line(model)}"""', "",
+             f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
+    body = lines.append
+    pre = _preprocess_args(model)
+    pre_attr = ""
+    if pre is not None:
+        helpers.add("Preprocess")
+        pre_attr = _own_name("preprocess", taken)
+        line = f"{INDENT * 2}self.{pre_attr} = Preprocess({', '.join(pre)})"
+        if len(line) > 88:
+            args = "".join(f"{INDENT * 3}{arg},\n" for arg in pre)
+            line = f"{INDENT * 2}self.{pre_attr} = Preprocess(\n{args}{INDENT * 2})"
+        body(line)
+    section = ""
+    inits: list[str] = []
+    order = natural_order(graph, model.analysis.order)
+    for node_id in order:
+        if node_id not in model.attrs:
+            continue
+        attr, code = model.attrs[node_id], model.codes[node_id]
+        group = _group_path(graph, node_id)
+        if group != section and code.module is not None:
+            section = group
+            body(f"{INDENT * 2}# {group}" if group else "")
+        if code.module is not None:
+            body(f"{INDENT * 2}self.{attr} = {code.module}")
+        inits += [line.format(m=f"self.{attr}") for line in code.init]
+    if inits:
+        body("")
+        body(f"{INDENT * 2}# Initializers chosen in the designer (used when training anew).")
+        lines += [INDENT * 2 + line for line in inits]
+    split = model.logits_method is not None
+    writer = ForwardWriter(graph, order, model.attrs, model.codes, taken,
+                           split_head=split)
+    top = writer.build()
+    first = [f"x = self.{pre_attr}(x)"] if pre is not None else []
+    if split:
+        head = writer.head
+        features = _own_name("features", taken)
+        code, attr = model.codes[head], f"self.{model.attrs[head]}"
+        inner = f"self.{features}(x)"
+        lines += _method("forward", ["x"], [
+            "return " + format_call(code.call, attr, [inner])])
+        model.logits_method = _own_name("logits", taken)
+        lines += _method(model.logits_method, ["x"], [
+            "return " + format_call(code.scores or "", attr, [inner])],
+            doc="Scores for a classification loss: " + _scores_words(graph.nodes[head].kind))
+        lines += _method(features, *writer.body(top, first),
+                         doc="Everything before the classifier head.")
+    else:
+        lines += _method("forward", *writer.body(top, first))
+    for method in writer.methods:
+        lines += _method(method.name, *writer.body(method),
+                         doc=f"The group '{graph.nodes[method.group_id or ''].name}'.")
+    if "Preprocess" in helpers:
+        helpers.discard("Preprocess")
+        return PREPROCESS_HELPER + "\n\n" + "\n".join(lines) + "\n", helpers
+    return "\n".join(lines) + "\n", helpers
+
+
+def _own_name(name: str, taken: set[str]) -> str:
+    """A name for the generator's own members; GraphModule reserves 'preprocess' and
+    'logits', so blocks rarely hold them."""
+    own, i = name, 1
+    while own in taken:
+        i += 1
+        own = f"{name}_{i}"
+    taken.add(own)
+    return own
+
+
+def _method(name: str, params: list[str], body: list[str], doc: str = "") -> list[str]:
+    lines = ["", f"{INDENT}def {name}(self, {', '.join(params)}):"]
+    if doc:
+        lines.append(f'{INDENT * 2}"""{doc}"""')
+    return lines + [INDENT * 2 + line if line else "" for line in body]
+
+
+def _scores_words(kind: str) -> str:
+    if kind == "RBF":
+        return "RBF distances negated (the nearest centre scores highest)."
+    return "the output before its final softmax."
+
+
+def _summary_line(model: ModelPlan) -> str:
+    shape = "×".join(str(d) for d in model.input_shape)
+    totals = model.analysis.totals()
+    return f"Input N×{shape}; {totals['params']:,} parameters."
+
+
+def _group_path(graph: Graph, node_id: str) -> str:
+    names = [graph.nodes[g].name for g in reversed(graph.ancestors_of(node_id))]
+    return " / ".join(names)
+
+
+def _preprocess_args(model: ModelPlan) -> list[str] | None:
+    node = next(graph_node for graph_node in model.graph.leaves() if graph_node.kind == "Input")
+    try:
+        pre = make_preprocess(node)
+    except BuildError as exc:
+        raise ExportError(str(exc), 2) from None
+    if pre.identity:
+        return None
+    args = []
+    if pre.scale != 1.0:
+        args.append(f"scale={_float32(pre.scale)}")
+    for name in ("mean", "std"):
+        tensor = getattr(pre, name)
+        if tensor is not None:
+            values = ", ".join(_float32(v) for v in tensor.flatten().tolist())
+            args.append(f"{name}=[{values}]")
+            view = tuple(tensor.shape)
+    if pre.mean is not None or pre.std is not None:
+        args.append(f"view={view}")
+    return args
+
+
+def _float32(value: float) -> str:
+    """The shortest decimal that torch reads back as the same float32 value.
+
+    >>> _float32(0.48500001430511475), _float32(1 / 255)
+    ('0.485', '0.003921569')
+    """
+    import struct
+
+    target = struct.pack("f", value)
+    for digits in range(1, 18):
+        text = f"{value:.{digits}g}"
+        if struct.pack("f", float(text)) == target:
+            return text if any(c in text for c in ".e") else text + ".0"
+    return repr(value)
+
+
+def _header(project: Project, model: ModelPlan, source: str) -> str:
+    where = f" from {source}" if source else ""
+    description = textwrap.fill(project.description, 88) if project.description else ""
+    shape = "×".join(str(d) for d in model.input_shape)
+    lines = [f'"""{project.name}: a PyTorch model written by Netdraft{where}.', ""]
+    if description:
+        lines += [description, ""]
+    lines += [
+        f"Input: float tensors N×{shape}, as loaded; the model applies the Input block's",
+        "preprocessing itself. Netdraft's weights load as they are:",
+        "    model.load_state_dict(safetensors.torch.load_file(PATH))",
+        '"""',
+    ]
+    return "\n".join(lines)
+
+
+def _imports(with_training: bool) -> str:
+    lines = []
+    if with_training:
+        lines += ["import argparse", "import math", "import os", "import random",
+                  "from pathlib import Path", ""]
+    lines += ["import torch", "import torch.nn.functional as F", "from torch import nn"]
+    return "\n".join(lines)
+
+
+def _constants(model: ModelPlan) -> str:
+    names = ", ".join(f'"{_escape(n)}"' for n in model.class_names)
+    wrapped = textwrap.fill(names, 84, subsequent_indent=INDENT, break_long_words=False,
+                            break_on_hyphens=False)
+    class_list = f"[\n{INDENT}{wrapped.strip()},\n]" if len(names) > 70 else f"[{names}]"
+    return "\n".join([f"INPUT_SHAPE = {tuple(model.input_shape)}",
+                      f"CLASS_NAMES = {class_list}"])
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _demo(model: ModelPlan) -> str:
+    return "\n".join([
+        'if __name__ == "__main__":',
+        f"{INDENT}import sys",
+        "",
+        f"{INDENT}model = {model.class_name}().eval()",
+        f"{INDENT}if len(sys.argv) > 1:",
+        f"{INDENT * 2}load_weights(model, sys.argv[1])",
+        f"{INDENT}with torch.no_grad():",
+        f"{INDENT * 2}scores = model(torch.rand(2, *INPUT_SHAPE))",
+        f'{INDENT}print(f"{{type(model).__name__}}: output {{tuple(scores.shape)}}")',
+    ])
