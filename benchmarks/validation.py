@@ -5,8 +5,10 @@
 Netdraft: a full analyze() of the resnet152 template (~520 blocks) and of a 2,000-block chain,
 and one edit re-analysed by a live Analysis (set_param near the start and near the end of the
 chain). torch: torchvision's resnet152 built on the meta device and a meta tensor run through
-it, which gives the same shapes without allocating or computing anything. Prints medians, and
-LAST the ratio "meta forward / netdraft full analysis = N×" (resnet152 both sides).
+it, which gives the same shapes without allocating or computing anything. Prints medians of
+wall-clock and CPU time, and LAST the ratio "meta forward / netdraft full analysis = N×"
+(resnet152 on both sides, CPU time: on a shared machine other people's load inflates wall
+clocks at random; CPU time counts only this process, and the wall-clock ratio follows it).
 """
 
 from __future__ import annotations
@@ -24,16 +26,28 @@ from engine import templates  # noqa: E402
 from engine.graph import Graph  # noqa: E402
 from engine.validate import Analysis, analyze  # noqa: E402
 
+Times = tuple[float, float]  # median seconds: (wall clock, CPU time of this process)
 
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of fn() in seconds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+def median_time(fn: Callable[[], object], repeat: int) -> Times:
+    """Median times of fn(), after one warm-up call."""
+    return interleaved([(fn, repeat)], 1)[0]
+
+
+def interleaved(fns: list[tuple[Callable[[], object], int]], rounds: int) -> list[Times]:
+    """Median times of each fn, measured in rounds (each round runs every fn its given number
+    of times) so that the load of a shared machine falls on all of them alike."""
+    samples: list[list[Times]] = [[] for _ in fns]
+    for fn, _ in fns:
+        fn()  # warm-up
+    for _ in range(rounds):
+        for (fn, runs), bucket in zip(fns, samples):
+            for _ in range(runs):
+                wall, cpu = time.perf_counter(), time.process_time()
+                fn()
+                bucket.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return [(statistics.median(w for w, _ in b), statistics.median(c for _, c in b))
+            for b in samples]
 
 
 def chain_graph(blocks: int = 2000) -> tuple[Graph, list[str]]:
@@ -56,7 +70,7 @@ def chain_graph(blocks: int = 2000) -> tuple[Graph, list[str]]:
     return g, ids
 
 
-def edit_time(graph: Graph, node_id: str, repeat: int) -> tuple[float, int]:
+def edit_time(graph: Graph, node_id: str, repeat: int) -> tuple[Times, int]:
     """Median time of one set_param + update() on a live analysis; blocks recomputed."""
     live = Analysis(graph, live=True)
     computed = []
@@ -102,21 +116,6 @@ def torch_meta() -> tuple[Callable[[], object], Callable[[], object]]:
     return build_and_forward, forward
 
 
-def interleaved(fns: list[tuple[Callable[[], object], int]], rounds: int) -> list[float]:
-    """Median seconds of each fn, timed in rounds (each round runs every fn its given number
-    of times) so that the load of a shared machine falls on all of them alike."""
-    times: list[list[float]] = [[] for _ in fns]
-    for fn, _ in fns:
-        fn()  # warm-up
-    for _ in range(rounds):
-        for (fn, runs), bucket in zip(fns, times):
-            for _ in range(runs):
-                start = time.perf_counter()
-                fn()
-                bucket.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=11)
@@ -132,19 +131,22 @@ def main() -> None:
     full_resnet, meta_forward, meta_total = interleaved(
         [(lambda: analyze(resnet), 5), (meta_forward_fn, 1), (meta_total_fn, 1)], repeat)
 
-    ms = 1000
-    print(f"netdraft full analysis, resnet152 template ({blocks} blocks): "
-          f"{full_resnet * ms:.2f} ms")
-    print(f"netdraft full analysis, {len(ids)}-block chain: {full_chain * ms:.2f} ms")
-    print(f"netdraft one edit near the start of the chain: {near_start * ms:.3f} ms "
+    def ms(times: Times, digits: int = 2) -> str:
+        return f"{times[0] * 1000:.{digits}f} ms wall, {times[1] * 1000:.{digits}f} ms CPU"
+
+    print(f"netdraft full analysis, resnet152 template ({blocks} blocks): {ms(full_resnet)}")
+    print(f"netdraft full analysis, {len(ids)}-block chain: {ms(full_chain)}")
+    print(f"netdraft one edit near the start of the chain: {ms(near_start, 3)} "
           f"({start_count} blocks recomputed)")
-    print(f"netdraft one edit near the end of the chain:   {near_end * ms:.3f} ms "
+    print(f"netdraft one edit near the end of the chain: {ms(near_end, 3)} "
           f"({end_count} blocks recomputed)")
-    print(f"torch meta resnet152, construction + forward: {meta_total * ms:.1f} ms")
-    print(f"torch meta resnet152, forward only: {meta_forward * ms:.1f} ms")
+    print(f"torch meta resnet152, construction + forward: {ms(meta_total, 1)}")
+    print(f"torch meta resnet152, forward only: {ms(meta_forward, 1)}")
     print(f"meta construction + forward / netdraft full analysis = "
-          f"{meta_total / full_resnet:.0f}×")
-    print(f"meta forward / netdraft full analysis = {meta_forward / full_resnet:.0f}×")
+          f"{meta_total[1] / full_resnet[1]:.0f}× (wall clock: "
+          f"{meta_total[0] / full_resnet[0]:.0f}×)")
+    print(f"meta forward / netdraft full analysis = {meta_forward[1] / full_resnet[1]:.0f}× "
+          f"(wall clock: {meta_forward[0] / full_resnet[0]:.0f}×)")
 
 
 if __name__ == "__main__":
