@@ -78,7 +78,7 @@ def test_drop_onto_an_edge_inserts_the_block_between(window):
     relu = next(i for i in window.palette.kind_items()
                 if i.data(0, Qt.ItemDataRole.UserRole) == "ReLU")
     mime = window.palette.tree.mimeData([relu])  # the event does not own it: keep it alive
-    hover = QDragMoveEvent(window.view.mapFromScene(target).toPointF(),
+    hover = QDragMoveEvent(window.view.mapFromScene(target),
                            Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                            Qt.KeyboardModifier.NoModifier)
     window.view.dragMoveEvent(hover)
