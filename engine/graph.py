@@ -100,6 +100,12 @@ class Event:
 _ID_NUMBER = re.compile(r"^n(\d+)$")
 
 
+def _natural_key(node_id: str) -> tuple[Any, ...]:
+    """'n2' before 'n10'."""
+    return tuple(int(part) if part.isdigit() else part
+                 for part in re.split(r"(\d+)", node_id))
+
+
 class Graph:
     def __init__(self) -> None:
         self._nodes: dict[str, Node] = {}
@@ -382,7 +388,10 @@ class Graph:
 
     # ------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
-        return {"nodes": [n.to_json() for n in self._nodes.values()],
+        """Nodes in id order, so a document does not depend on the edit history
+        (undoing a removal re-adds a node last)."""
+        nodes = sorted(self._nodes.values(), key=lambda n: _natural_key(n.id))
+        return {"nodes": [n.to_json() for n in nodes],
                 "edges": [e.to_json() for e in self.edges]}
 
     def copy(self) -> Graph:

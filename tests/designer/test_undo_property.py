@@ -18,9 +18,8 @@ KINDS = sorted(k.id for k in REGISTRY if k.palette)
 
 
 def canonical(doc: Document) -> dict[str, Any]:
-    """The document as JSON, independent of the order nodes were (re-)added in."""
+    """The document as JSON; collapsed groups compared as a set."""
     data = copy.deepcopy(doc.project.to_json())
-    data["graph"]["nodes"] = sorted(data["graph"]["nodes"], key=lambda n: n["id"])
     data["ui"]["collapsed"] = sorted(data["ui"].get("collapsed", []))
     return data
 

@@ -89,8 +89,6 @@ def test_each_edit_and_its_inverse_restore_the_graph(graph, name):
     check_inverse(graph, edit, undo)
 
 
-@pytest.mark.xfail(strict=True, reason="undoing remove_node re-appends the node, so to_json "
-                   "lists nodes in another order (the same graph, a different file)")
 def test_undoing_remove_node_keeps_node_order_in_to_json(graph):
     edit, undo = INVERSES["remove_node"]
     before = graph.to_json()
