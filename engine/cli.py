@@ -14,13 +14,14 @@ import sys
 from collections.abc import Sequence
 
 from engine import project as project_io
-from engine import templates
+from engine import templates, weights
 from engine.project import ProjectError
 from engine.summary import format_text, human_count, summarize
 from engine.validate import analyze
 
 # Modules that add subcommands; each is listed here once it exists.
-COMMAND_MODULES: tuple[str, ...] = ("engine.backend.cli", "engine.export.cli")
+COMMAND_MODULES: tuple[str, ...] = ("engine.backend.cli", "engine.export.cli",
+                                     "engine.importers.cli")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -45,8 +46,9 @@ def cmd_templates(args: argparse.Namespace) -> int:
         proj = templates.open_template(name)
         totals = analyze(proj.graph).totals()
         first_line = proj.description.split(". ")[0].rstrip(".")
-        print(f"{name:<12} {totals['params']:>12,} params  {human_count(totals['macs']):>9} "
-              f"MACs  {first_line}")
+        # Trainable is what torchvision and papers count (no BatchNorm statistics).
+        print(f"{name:<12} {totals['params']:>12,} params ({totals['trainable']:,} "
+              f"trainable)  {human_count(totals['macs'])} MACs  {first_line}")
     return EXIT_OK
 
 
@@ -68,24 +70,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
     analysis = analyze(proj.graph)
     lint = proj.graph.lint()
     problems = [str(p) for p in analysis.problems] + [f"graph invariant: {m}" for m in lint]
+    # Stored weights that no longer fit are re-initialized when built: listed, not problems.
+    weights_lines = weights.listing(proj.graph, proj.weights, analysis)
     if problems:
         print(f"{args.file}: {len(problems)} problem(s)")
         for message in problems:
             print(f"  - {message}")
+        _print_lines(weights_lines)
         return EXIT_PROBLEMS
     totals = analysis.totals()
     print(f"{args.file}: ok — {len(analysis.results)} blocks, {totals['params']:,} params")
+    _print_lines(weights_lines)
     return EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     proj = load_project(args.file)
-    summary = summarize(proj.graph)
+    analysis = analyze(proj.graph)
+    summary = summarize(proj.graph, analysis)
+    stored = {"weights": weights.to_json(proj.graph, proj.weights, analysis)} \
+        if proj.weights.get("blocks") else {}
     if args.json:
-        print(json.dumps({"name": proj.name, **summary.to_json()}, indent=1))
+        print(json.dumps({"name": proj.name, **summary.to_json(), **stored}, indent=1))
     else:
         print(format_text(summary, proj.name))
+        _print_lines(weights.listing(proj.graph, proj.weights, analysis))
     return EXIT_OK
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
 
 
 def build_parser() -> argparse.ArgumentParser:

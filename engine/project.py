@@ -25,7 +25,6 @@ from typing import Any
 from engine import settings
 from engine.graph import GROUP_KIND, Graph
 from engine.layers import REGISTRY
-from engine.layers.base import Param
 
 FORMAT = "netdraft"
 VERSION = 1
@@ -219,7 +218,7 @@ def check_document(doc: dict[str, Any], source: str) -> None:
                         + ", ".join(sorted(REGISTRY.ids())))
         kind = REGISTRY.get(node["kind"])
         for p in kind.schema:
-            if p.name in params and (reason := _reason(p, params[p.name])):
+            if p.name in params and (reason := p.check(params[p.name])):
                 raise _fail(source, f"{path}.params.{p.name}",
                             f"{reason}. Received: {params[p.name]!r}")
         for name, reason in kind.check_params(params):  # names outside the schema
@@ -264,7 +263,7 @@ def check_document(doc: dict[str, Any], source: str) -> None:
             if name not in known:
                 raise _fail(source, f"{section}.{name}", "unknown setting; known: "
                             + ", ".join(known))
-            reason = _reason(known[name], value)
+            reason = known[name].check(value)
             if reason:
                 raise _fail(source, f"{section}.{name}", f"{reason}. Received: {value!r}")
     for section in ("ui", "weights"):
@@ -278,14 +277,6 @@ def check_document(doc: dict[str, Any], source: str) -> None:
     if not (isinstance(collapsed, list) and all(isinstance(c, str) for c in collapsed)):
         raise _fail(source, "ui.collapsed", f"expected a list of group ids, received "
                     f"{collapsed!r}")
-
-
-def _reason(param: Param, value: Any) -> str | None:
-    """Param.check, with a too-large integer reported instead of raised."""
-    try:
-        return param.check(value)
-    except OverflowError:  # Param.check passes ints to math.isfinite, which floats them
-        return "expected a number within range"
 
 
 def _is_coordinate(value: Any) -> bool:

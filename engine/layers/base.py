@@ -90,9 +90,9 @@ class Param:
         return f"unknown parameter type {self.type}"
 
     def _check_number(self, value: Any, integer: bool) -> str | None:
-        ok = _is_int(value) if integer else (isinstance(value, int | float)
-                                             and not isinstance(value, bool)
-                                             and math.isfinite(value))
+        ok = _is_int(value) if integer else (
+            (isinstance(value, float) and math.isfinite(value))
+            or (_is_int(value) and abs(value) < 1e308))  # a 400-digit int is no float
         word = "an integer" if integer else "a number"
         if not ok:
             return f"expected {word}"
