@@ -1,3 +1,83 @@
-"""Layer kinds of the backbone family (being written)."""
+"""The Backbone kind: an imported network kept collapsed as one block.
 
-KINDS = ()
+Its output shape and parameter counts are recorded when it is imported, so the shape rule,
+the summary and validation work without torch; build() reconstructs the network (a
+torchvision constructor, cut where it was cut, or an ONNX graph run by torch ops) and the
+project's weights fill it. A Backbone may hold layers Netdraft cannot draw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.layers.base import BACKBONES, LayerKind, Param, Shape, ShapeError
+from engine.shapes import fmt_shape
+
+# torchvision's ResNet-18 up to layer4, for 3×224×224 images: what a Backbone block taken
+# from the palette holds until an import says otherwise.
+DEFAULTS = {"source": "torchvision:resnet18", "cut": "layer4", "in_shape": [3, 224, 224],
+            "out_shape": [512, 7, 7], "trainable": 11_176_512, "non_trainable": 9_600,
+            "macs": 1_813_561_344}
+
+
+def _shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
+    want = tuple(p["in_shape"])
+    if tuple(inputs[0]) != want:
+        raise ShapeError(f"expects {fmt_shape(want)}, the input it was imported for, but "
+                         f"receives {fmt_shape(inputs[0])}",
+                         f"resize the input to {fmt_shape(want)}, or import the backbone "
+                         f"again for {fmt_shape(inputs[0])} (python main.py import ... "
+                         "--input-shape)")
+    return tuple(p["out_shape"])
+
+
+def _counts(inputs: list[Shape], p: dict[str, Any], out: Shape) -> tuple[int, int]:
+    if p["lr_mult"] == 0:
+        return (0, p["trainable"] + p["non_trainable"])
+    return (p["trainable"], p["non_trainable"])
+
+
+def _build(inputs: list[Shape], p: dict[str, Any], out: Shape):
+    from engine.importers.backbones import build_backbone
+
+    return build_backbone(p)
+
+
+def _describe(p: dict[str, Any]) -> str:
+    source = p["source"].split(":", 1)[-1]
+    text = f"{source} up to {p['cut']}" if p["cut"] else source
+    return text + (", frozen" if p["lr_mult"] == 0 else "")
+
+
+backbone = LayerKind(
+    id="Backbone",
+    category=BACKBONES,
+    help="A pretrained network (or part of one) kept as one block: its feature extractor "
+         "feeds your own head. Freeze it with lr_mult 0 (the lecture's trainable = False), "
+         "or give it a small multiplier to fine-tune it.",
+    params=(
+        Param("source", "str", DEFAULTS["source"], "Where the network comes from: "
+              "'torchvision:NAME' or 'onnx:FILE'."),
+        Param("cut", "str", DEFAULTS["cut"], "Last layer kept (a module path such as "
+              "'layer4' or 'features'); empty keeps the whole network."),
+        Param("options", "str", "", "Constructor options as a JSON object, e.g. "
+              "{\"num_classes\": 10}; empty for the defaults."),
+        Param("in_shape", "ints", DEFAULTS["in_shape"], "Input shape it was imported for."),
+        Param("out_shape", "ints", DEFAULTS["out_shape"], "Its output shape for that input."),
+        Param("trainable", "int", DEFAULTS["trainable"], "Learned parameters it holds.",
+              min=0),
+        Param("non_trainable", "int", DEFAULTS["non_trainable"], "Statistics it holds "
+              "(BatchNorm running mean and variance).", min=0),
+        Param("macs", "int", DEFAULTS["macs"], "Multiply-accumulates per image (0: unknown).",
+              min=0),
+        Param("graph", "str", "", "For ONNX sources: the nodes it runs, as JSON (written by "
+              "the importer)."),
+    ),
+    shape=_shape,
+    params_count=_counts,
+    macs=lambda i, p, o: p["macs"],
+    build=_build,
+    describe=_describe,
+)
+
+KINDS = (backbone,)

@@ -1,0 +1,291 @@
+"""An ONNX graph run by torch ops: the module behind a Backbone block imported from ONNX.
+
+The graph travels in the Backbone's 'graph' parameter as JSON (nodes, attributes, small
+integer constants); float initializers are the module's parameters (BatchNorm statistics
+its buffers), stored with the project's weights like any block's. Ops outside OPS fail the
+import with their names and counts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.importers.common import Imported, unmapped_listing
+from engine.importers.safe_load import ImportFailure
+
+
+def _pads(a: dict[str, Any], rank: int = 2) -> list[int]:
+    pads = a.get("pads", [0] * 2 * rank)
+    return [p for i in reversed(range(rank)) for p in (pads[i], pads[i + rank])]
+
+
+def _conv(x, w, b=None, **a):
+    x = F.pad(x, _pads(a))
+    return F.conv2d(x, w, b, a.get("strides", 1), 0, a.get("dilations", 1), a.get("group", 1))
+
+
+def _conv_t(x, w, b=None, **a):
+    p = a.get("pads", [0, 0, 0, 0])
+    return F.conv_transpose2d(x, w, b, a.get("strides", 1), (p[0], p[1]),
+                              a.get("output_padding", 0), a.get("group", 1),
+                              a.get("dilations", 1))
+
+
+def _pool(kind):
+    def run(x, **a):
+        k, s = a["kernel_shape"], a.get("strides", 1)
+        p = a.get("pads", [0, 0, 0, 0])
+        if kind == "max":
+            return F.max_pool2d(x, k, s, (p[0], p[1]), a.get("dilations", 1),
+                                bool(a.get("ceil_mode", 0)))
+        return F.avg_pool2d(x, k, s, (p[0], p[1]), bool(a.get("ceil_mode", 0)),
+                            bool(a.get("count_include_pad", 0)))
+    return run
+
+
+def _gemm(a_, b, c=None, **a):
+    a_ = a_.t() if a.get("transA", 0) else a_
+    b = b.t() if a.get("transB", 0) else b
+    out = a.get("alpha", 1.0) * (a_ @ b)
+    return out if c is None else out + a.get("beta", 1.0) * c
+
+
+def _axes(a, tensor):
+    axes = a.get("axes")
+    return [int(v) for v in (axes if axes is not None else tensor.tolist())]
+
+
+def _reduce(fn):
+    def run(x, axes=None, **a):
+        dims = _axes(a, axes) if (axes is not None or "axes" in a) else list(range(x.dim()))
+        return fn(x, dim=dims, keepdim=bool(a.get("keepdims", 1)))
+    return run
+
+
+def _slice(x, starts, ends, axes=None, steps=None, **a):
+    out = x
+    axes = axes.tolist() if axes is not None else list(range(len(starts)))
+    steps = steps.tolist() if steps is not None else [1] * len(axes)
+    for s, e, ax, st in zip(starts.tolist(), ends.tolist(), axes, steps):
+        size = out.shape[ax]
+        e = max(min(e, size), -size - 1) if e < 0 else min(e, size)
+        out = out[(slice(None),) * (ax % out.dim()) + (slice(s, e, st),)]
+    return out
+
+
+def _resize(x, roi=None, scales=None, sizes=None, **a):
+    mode = {"nearest": "nearest", "linear": "bilinear"}[a.get("mode", "nearest")]
+    extra = {} if mode == "nearest" else {"align_corners": False}
+    if sizes is not None and sizes.numel():
+        return F.interpolate(x, size=[int(v) for v in sizes.tolist()[2:]], mode=mode, **extra)
+    return F.interpolate(x, scale_factor=[float(v) for v in scales.tolist()[2:]], mode=mode,
+                         **extra)
+
+
+OPS: dict[str, Any] = {
+    "Conv": _conv, "ConvTranspose": _conv_t, "Gemm": _gemm,
+    "MatMul": lambda a, b: a @ b,
+    "BatchNormalization": lambda x, s, b, m, v, **a: F.batch_norm(
+        x, m, v, s, b, False, 0.0, a.get("epsilon", 1e-5)),
+    "Relu": lambda x: F.relu(x), "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
+    "HardSwish": F.hardswish,
+    "HardSigmoid": lambda x, **a: torch.clamp(a.get("alpha", 0.2) * x + a.get("beta", 0.5),
+                                              0, 1),
+    "LeakyRelu": lambda x, **a: F.leaky_relu(x, a.get("alpha", 0.01)),
+    "Elu": lambda x, **a: F.elu(x, a.get("alpha", 1.0)),
+    "Gelu": lambda x, **a: F.gelu(x, approximate=a.get("approximate", "none")),
+    "Clip": lambda x, lo=None, hi=None, **a: torch.clamp(
+        x, None if lo is None else float(lo), None if hi is None else float(hi)),
+    "Softmax": lambda x, **a: F.softmax(x, a.get("axis", -1)),
+    "LogSoftmax": lambda x, **a: F.log_softmax(x, a.get("axis", -1)),
+    "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
+    "GlobalAveragePool": lambda x: x.mean(dim=(2, 3), keepdim=True),
+    "GlobalMaxPool": lambda x: x.amax(dim=(2, 3), keepdim=True),
+    "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
+    "ReduceMax": _reduce(torch.amax),
+    "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div,
+    "Pow": torch.pow, "Sqrt": torch.sqrt, "Exp": torch.exp, "Erf": torch.erf,
+    "Neg": torch.neg, "Abs": torch.abs,
+    "Sum": lambda *xs: torch.stack(xs).sum(0),
+    "Concat": lambda *xs, **a: torch.cat(xs, a["axis"]),
+    "Flatten": lambda x, **a: x.flatten(a.get("axis", 1)),
+    "Reshape": lambda x, s, **a: x.reshape([x.shape[i] if v == 0 else v
+                                           for i, v in enumerate(s.tolist())]),
+    "Transpose": lambda x, **a: x.permute(a["perm"]),
+    "Squeeze": lambda x, axes=None, **a: x.squeeze(_axes(a, axes)) if (
+        axes is not None or "axes" in a) else x.squeeze(),
+    "Unsqueeze": lambda x, axes=None, **a: x.reshape(_unsqueezed(x.shape, _axes(a, axes))),
+    "Shape": lambda x, **a: torch.tensor(x.shape, dtype=torch.int64),
+    "Gather": lambda x, i, **a: torch.index_select(x, a.get("axis", 0), i.reshape(-1)).reshape(
+        x.shape[:a.get("axis", 0)] + i.shape + x.shape[a.get("axis", 0) + 1:]),
+    "GatherND": lambda x, i, **a: x[tuple(i[..., k] for k in range(i.shape[-1]))],
+    "Slice": _slice,
+    "Cast": lambda x, **a: x.to(_DTYPES.get(a.get("to", 1), torch.float32)),
+    "Identity": lambda x: x, "Dropout": lambda x, *rest, **a: x,
+    "LRN": lambda x, **a: F.local_response_norm(x, a["size"], a.get("alpha", 1e-4),
+                                                a.get("beta", 0.75), a.get("bias", 1.0)),
+    "Pad": lambda x, pads, value=None, *rest, **a: F.pad(
+        x, [p for i in reversed(range(x.dim())) for p in (int(pads[i]),
+                                                           int(pads[i + x.dim()]))],
+        value=0.0 if value is None else float(value)),
+    "Resize": _resize,
+}
+_DTYPES = {1: torch.float32, 6: torch.int32, 7: torch.int64, 9: torch.bool, 11: torch.float64}
+
+
+def _unsqueezed(shape: torch.Size, axes: list[int]) -> list[int]:
+    out = list(shape)
+    rank = len(out) + len(axes)
+    for axis in sorted(a % rank for a in axes):
+        out.insert(axis, 1)
+    return out
+
+
+def _key(name: str) -> str:
+    return re.sub(r"\W", "_", name)
+
+
+class OnnxModule(nn.Module):
+    """Runs the nodes needed for ``cut`` (a tensor name; empty: the graph's output)."""
+
+    def __init__(self, spec: dict[str, Any], cut: str = "") -> None:
+        super().__init__()
+        self.nodes = spec["nodes"]
+        self.input_name = spec["input"]
+        self.output_name = cut or spec["output"]
+        self.names: dict[str, str] = {}
+        for name, shape in spec["params"].items():
+            self.names[name] = _key(name)
+            self.register_parameter(_key(name), nn.Parameter(torch.zeros(shape)))
+        for name, shape in spec["buffers"].items():
+            self.names[name] = _key(name)
+            self.register_buffer(_key(name), torch.zeros(shape))
+        self.consts = {k: torch.tensor(v["data"], dtype=_DTYPES[v["dtype"]]).reshape(v["shape"])
+                       for k, v in spec["consts"].items()}
+        needed, order = {self.output_name}, []
+        for node in reversed(self.nodes):
+            if needed & set(node["outputs"]):
+                order.append(node)
+                needed |= {i for i in node["inputs"] if i}
+        if self.output_name != self.input_name and not order:
+            raise ValueError(f"the ONNX graph has no tensor {self.output_name!r} to cut at")
+        self.order = list(reversed(order))
+
+    @classmethod
+    def from_json(cls, text: str, cut: str = "") -> OnnxModule:
+        try:
+            spec = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"the Backbone's ONNX graph is not valid JSON ({exc}); import "
+                             "the model again") from None
+        return cls(spec, cut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, Any] = {self.input_name: x}
+        for node in self.order:
+            args = [None if not i else values[i] if i in values else self.consts[i]
+                    if i in self.consts else getattr(self, self.names[i]) for i in node["inputs"]]
+            while args and args[-1] is None:
+                args.pop()
+            out = OPS[node["op"]](*args, **node["attrs"])
+            values[node["outputs"][0]] = out
+        return values[self.output_name]
+
+
+def _jsonable(value: Any) -> Any:
+    from onnx import numpy_helper
+
+    if isinstance(value, bytes):
+        return value.decode()
+    if hasattr(value, "data_type") and hasattr(value, "dims"):  # a TensorProto
+        return numpy_helper.to_array(value).tolist()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_spec(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(the JSON-able graph, the float initializers by name)."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    stats = {n.input[i] for n in model.graph.node if n.op_type == "BatchNormalization"
+             for i in (3, 4) if len(n.input) > i}
+    floats = {k: v for k, v in inits.items() if v.dtype.kind == "f" and v.ndim > 0}
+    nodes, consts = [], {}
+    for k, v in inits.items():
+        if k not in floats:
+            consts[k] = {"data": v.astype(np.float64 if v.dtype.kind == "f" else np.int64)
+                         .ravel().tolist(), "shape": list(v.shape),
+                         "dtype": 1 if v.dtype.kind == "f" else 9 if v.dtype == bool else 7}
+    for n in model.graph.node:
+        attrs = {a.name: _jsonable(onnx.helper.get_attribute_value(a)) for a in n.attribute}
+        if n.op_type == "Constant":
+            value = numpy_helper.to_array(n.attribute[0].t) if n.attribute[0].name == "value" \
+                else np.array(attrs[n.attribute[0].name])
+            consts[n.output[0]] = {"data": value.ravel().tolist(), "shape": list(value.shape),
+                                   "dtype": 1 if value.dtype.kind == "f" else 7}
+            continue
+        nodes.append({"op": n.op_type, "inputs": list(n.input), "outputs": list(n.output),
+                      "attrs": attrs})
+    inputs = [i.name for i in model.graph.input if i.name not in inits]
+    spec = {"input": inputs[0], "output": model.graph.output[0].name, "nodes": nodes,
+            "consts": consts,
+            "params": {k: list(v.shape) for k, v in floats.items() if k not in stats},
+            "buffers": {k: list(v.shape) for k, v in floats.items() if k in stats}}
+    return spec, floats
+
+
+def import_collapsed(model: Any, path: Path, unmapped: Counter) -> Imported:
+    """The whole ONNX model as one Backbone block run by torch ops."""
+    from engine.graph import Graph
+    from engine.importers.backbones import counts
+    from engine.project import Project
+
+    missing = Counter(n.op_type for n in model.graph.node
+                      if n.op_type not in OPS and n.op_type != "Constant")
+    if missing:
+        raise ImportFailure(f"{path}: even as one Backbone block, these ops cannot run: "
+                            f"{unmapped_listing(missing)}")
+    spec, floats = to_spec(model)
+    module = OnnxModule(spec)
+    state = {module.names[k]: torch.from_numpy(np.array(v, copy=True)) for k, v in floats.items()}
+    module.load_state_dict(state)
+    inp = next(i for i in model.graph.input if i.name == spec["input"])
+    dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    in_shape = [int(d) for d in dims[1:]]
+    if len(in_shape) < 1 or min(in_shape) < 1:
+        raise ImportFailure(f"{path}: its input has no fixed size apart from the batch")
+    try:
+        with torch.no_grad():
+            out_shape = list(module(torch.zeros(1, *in_shape)).shape[1:])
+    except Exception as exc:  # an op with attributes this runner does not follow
+        raise ImportFailure(f"{path}: cannot run it with torch ops ({type(exc).__name__}: "
+                            f"{str(exc)[:200]})") from None
+    trainable, stats = counts(module)
+    graph = Graph()
+    source = graph.add_node("Input", name="input", params={"shape": in_shape})
+    block = graph.add_node("Backbone", name=_key(path.stem) or "backbone", params={
+        "source": f"onnx:{path.name}", "cut": "", "in_shape": in_shape, "out_shape": out_shape,
+        "trainable": trainable, "non_trainable": stats, "macs": 0,
+        "graph": json.dumps(spec, separators=(",", ":"))})
+    graph.connect(source.id, block.id)
+    if len(out_shape) == 1:
+        out = graph.add_node("Output", name="output", params={"classes": out_shape[0]})
+        graph.connect(block.id, out.id)
+    notes = ["kept as one Backbone block run by torch ops"
+             + (f" (ops without a block: {unmapped_listing(unmapped)})" if unmapped else "")
+             + "; its MACs are not counted"]
+    project = Project(graph=graph, name=path.stem,
+                      description=f"The ONNX model {path.name} as one Backbone block.")
+    return Imported(project, {block.id: module.state_dict()}, notes)
