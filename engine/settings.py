@@ -12,14 +12,15 @@ from engine.layers.base import Param
 
 DATA = (
     Param("dataset", "str", "digits",
-          "Data source: 'digits', 'shapes', a folder of class subfolders, an MNIST IDX "
-          "file prefix, a CSV of path,label or an .npz with x and y."),
+          "Data source: 'digits', 'shapes', 'synthetic' (random pixels, for benchmarks), a "
+          "folder of class subfolders, MNIST IDX files, a CSV of path,label or an .npz with "
+          "x and y."),
     Param("val_fraction", "float", 0.2, "Fraction held out for validation.", min=0.0,
           max=0.9),
     Param("val_dataset", "str", "", "A separate validation source (overrides val_fraction)."),
     Param("seed", "int", 0, "Seed for the split and generated data.", min=0),
-    Param("samples", "int", 2000, "Number of images generated for 'shapes'.", min=10,
-          max=10_000_000),
+    Param("samples", "int", 2000, "Number of images generated for 'shapes' and 'synthetic'.",
+          min=10, max=10_000_000),
     Param("classes", "int", 4, "Number of classes generated for 'shapes' (2–4).", min=2,
           max=4),
     Param("cache", "choice", "auto",

@@ -1,10 +1,10 @@
 """Datasets for training: where the images come from, the train/validation split, the fit
 against the graph's Input and Output, and batches on the training device.
 
-A source is ``digits``, ``shapes``, a folder of class subfolders (ImageFolder's layout, or
-``train/`` and ``val/`` folders of them), MNIST IDX files (a folder, an images file or a
-prefix), a CSV of ``path,label`` or a NumPy .npz with ``x`` and ``y`` (or Keras's
-``x_train``/``y_train``/``x_test``/``y_test``). Images are decoded once into memory when they
+A source is ``digits``, ``shapes``, ``synthetic`` (random pixels, for benchmarks), a folder
+of class subfolders (ImageFolder's layout, or ``train/`` and ``val/`` folders of them), MNIST
+IDX files (a folder, an images file or a prefix), a CSV of ``path,label`` or a NumPy .npz
+with ``x`` and ``y`` (or Keras's ``x_train``/``y_train``/``x_test``/``y_test``). Images are decoded once into memory when they
 fit (a quarter of the RAM), otherwise streamed by DataLoader workers each epoch; either way a
 file that cannot be read is skipped, counted and reported, and never stops training.
 """
@@ -281,6 +281,13 @@ def open_source(spec: str, target: Target, settings: dict[str, Any],
                              int(settings.get("seed", 0)))
         return [("train", _Raw(_arrays(x, y, target, "shapes"),
                                list(SHAPE_NAMES[:classes])))]
+    if spec == "synthetic":  # random pixels and labels: for benchmarks and smoke tests
+        gen = torch.Generator().manual_seed(int(settings.get("seed", 0)))
+        count = int(settings.get("samples", 2000))
+        x = torch.randint(0, 256, (count, *target.shape), dtype=torch.uint8, generator=gen)
+        y = torch.randint(0, target.classes, (count,), generator=gen)
+        return [("train", _Raw(_arrays(x, y, target, "synthetic"),
+                               [str(i) for i in range(target.classes)]))]
     path = Path(spec).expanduser()
     if path.is_dir():
         pairs = images.idx_pairs(path)

@@ -37,6 +37,7 @@ from engine.project import Project
 
 STEP_EVENT_INTERVAL = 0.2  # seconds between step events
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 def derive_seed(*parts: Any) -> int:
@@ -150,11 +151,13 @@ class Trainer:
     # --------------------------------------------------------------------- run
     def run(self) -> Outcome:
         previous = self._install_signals()
+        threads = torch.get_num_threads()
         try:
             return self._run()
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+            torch.set_num_threads(threads)  # training.threads is for this run only
             distributed.shutdown(self.world)
 
     def _setup(self) -> None:
@@ -179,7 +182,8 @@ class Trainer:
         self.model.to(self.device)
         if self.runtime.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.loss = Loss(_output_loss(graph), self.model, self.target.classes, float(t["label_smoothing"]))
+        self.loss = Loss(_output_loss(graph), self.model, self.target.classes,
+                         float(t["label_smoothing"]))
         self.scorer = Scorer(self.model, self.loss.use_logits)
         net: torch.nn.Module = self.scorer
         if world.enabled:
@@ -261,7 +265,7 @@ class Trainer:
                     break
             else:
                 epoch = self.epochs
-        except torch.OutOfMemoryError:
+        except OUT_OF_MEMORY:
             raise RunError(
                 f"out of {self.device.type.upper()} memory at batch size {self.batch_size}: "
                 f"try --batch-size {max(1, self.batch_size // 2)}, precision bf16 or fp16, "

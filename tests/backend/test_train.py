@@ -146,3 +146,29 @@ def test_schedules_and_optimizers_run_and_change_the_rate(tmp_path):
         if schedule != "plateau":
             assert lrs[0] != pytest.approx(lrs[1]), (optimizer, schedule, lrs)
         assert all(np.isfinite(h["train_loss"]) for h in outcome.history)
+
+
+def test_bf16_and_channels_last_path_trains(tmp_path, monkeypatch):
+    from engine.backend import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512_bf16"})
+    project = tiny_project(epochs=1, batchnorm=True)
+    project.training.update(precision="bf16", channels_last=True)
+    trainer = Trainer(project, run_dir=tmp_path, sink=NullSink())
+    outcome = trainer.run()
+    assert trainer.runtime.precision == "bf16" and trainer.runtime.channels_last
+    assert np.isfinite(outcome.history[0]["train_loss"])
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["model"]["fc.weight"].dtype \
+        == torch.float32
+
+
+def test_out_of_memory_names_the_batch_size_and_a_smaller_one(tmp_path, monkeypatch):
+    from engine.backend import train
+
+    def oom(self, x, y, meter):
+        raise train.OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "_train_step", oom)
+    project = tiny_project(epochs=1)
+    with pytest.raises(RunError, match=r"at batch size 64: try --batch-size 32"):
+        Trainer(project, run_dir=tmp_path, sink=NullSink()).run()
