@@ -195,6 +195,8 @@ def function_spec(node: fx.Node) -> tuple[tuple[str, dict[str, Any]] | str, list
             return (_ACTIVATION_METHODS[target], {}), [first]
         if target == "flatten":
             return _flatten(node), [first]
+        if target == "mean":
+            return _mean(node), [first]
         return f"tensor.{target}()", []
     if target in _ACTIVATION_FUNCTIONS:
         if target is F.gelu and node.kwargs.get("approximate", "none") != "none":
@@ -213,6 +215,8 @@ def function_spec(node: fx.Node) -> tuple[tuple[str, dict[str, Any]] | str, list
         return ((IDENTITY if len(tensors) == 1 else ("Concat", {})), tensors)
     if target is torch.flatten:
         return _flatten(node), [first]
+    if target is torch.mean:
+        return _mean(node), [first]
     if target is F.adaptive_avg_pool2d:
         return ("AdaptiveAvgPool", {"output_size": _size(_arg(node, 1, "output_size", 1))}), \
             [first]
@@ -225,6 +229,17 @@ def _flatten(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
     start = _arg(node, 1, "start_dim", 0)
     end = _arg(node, 2, "end_dim", -1)
     return ("Flatten", {}) if (start, end) == (1, -1) else f"flatten from dim {start} to {end}"
+
+
+def _mean(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
+    """x.mean([2, 3]) is global average pooling (MNASNet); keepdim keeps C×1×1."""
+    dims = _arg(node, 1, "dim", None)
+    dims = [dims] if isinstance(dims, int) else list(dims or [])
+    if sorted(d % 4 for d in dims) != [2, 3]:
+        return "mean over other dims than height and width"
+    if _arg(node, 2, "keepdim", False):
+        return "AdaptiveAvgPool", {"output_size": 1}
+    return "GlobalAvgPool", {}
 
 
 def _scope(node: fx.Node) -> list[str]:
@@ -287,8 +302,8 @@ class _Builder:
                 self.place(node, spec, inputs)
             elif node.op == "output":
                 self.output(node)
-            else:
-                self.out.unmapped[f"{node.op} {node.target}"] += 1
+            else:  # get_attr: a tensor used directly (ConvNeXt's layer_scale)
+                self.out.unmapped[f"{node.op} {str(node.target).rsplit('.', 1)[-1]}"] += 1
         if self.identities:
             self.out.notes.append(
                 f"{len(self.identities)} StochasticDepth layers ({', '.join(self.identities)}) "
