@@ -147,6 +147,10 @@ class Inspector(QScrollArea):
         self.reasons["name"] = self._reason_label(form)
         if kind is not None and not node.is_group:
             for param in kind.schema:
+                if not param.editable:
+                    form.addRow(*_record_row(param, node.params.get(param.name,
+                                                                   param.default)))
+                    continue
                 editor = make_editor(param)
                 editor.setObjectName(param.name)
                 label = QLabel(param.name)
@@ -291,3 +295,20 @@ class Inspector(QScrollArea):
             self.reasons["name"].hide()
         else:
             self._refused("name", errors[0] if errors else "this name is refused")
+
+
+RECORD_CHARS = 48
+
+
+def _record_row(param, value) -> tuple[QLabel, QLabel]:
+    """A value an importer recorded: shown read-only and shortened (an ONNX sub-graph is
+    kilobytes of JSON)."""
+    text = str(value)
+    if len(text) > RECORD_CHARS:
+        text = f"{text[:RECORD_CHARS]}… ({len(str(value)):,} characters)"
+    label, shown = QLabel(param.name), QLabel(text or "—")
+    label.setToolTip(param.help)
+    shown.setToolTip(param.help)
+    shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    shown.setEnabled(False)
+    return label, shown

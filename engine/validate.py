@@ -406,6 +406,8 @@ def _evaluate(kind: LayerKind, node_params: dict[str, Any], inputs: tuple[Shape,
         return ("problem", "size", f"output size reaches {fmt_shape(shape)}",
                 "use padding 'same', a smaller kernel or stride, or a larger input")
     trainable, frozen = kind.params_count(list(inputs), params, shape)
+    if params.get("lr_mult", 1.0) == 0:  # Keras counts a frozen layer's weights as non-trainable
+        trainable, frozen = 0, trainable + frozen
     macs = kind.macs(list(inputs), params, shape)
     return ("ok", shape, trainable, frozen, macs, volume(shape) * BYTES_PER_VALUE)
 

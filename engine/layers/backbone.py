@@ -32,8 +32,6 @@ def _shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
 
 
 def _counts(inputs: list[Shape], p: dict[str, Any], out: Shape) -> tuple[int, int]:
-    if p["lr_mult"] == 0:
-        return (0, p["trainable"] + p["non_trainable"])
     return (p["trainable"], p["non_trainable"])
 
 
@@ -57,21 +55,23 @@ backbone = LayerKind(
          "or give it a small multiplier to fine-tune it.",
     params=(
         Param("source", "str", DEFAULTS["source"], "Where the network comes from: "
-              "'torchvision:NAME' or 'onnx:FILE'."),
+              "'torchvision:NAME' or 'onnx:FILE'.", editable=False),
         Param("cut", "str", DEFAULTS["cut"], "Last layer kept (a module path such as "
-              "'layer4' or 'features'); empty keeps the whole network."),
+              "'layer4' or 'features'); empty keeps the whole network.", editable=False),
         Param("options", "str", "", "Constructor options as a JSON object, e.g. "
-              "{\"num_classes\": 10}; empty for the defaults."),
-        Param("in_shape", "ints", DEFAULTS["in_shape"], "Input shape it was imported for."),
-        Param("out_shape", "ints", DEFAULTS["out_shape"], "Its output shape for that input."),
+              "{\"num_classes\": 10}; empty for the defaults.", editable=False),
+        Param("in_shape", "ints", DEFAULTS["in_shape"], "Input shape it was imported for.",
+              editable=False),
+        Param("out_shape", "ints", DEFAULTS["out_shape"], "Its output shape for that input.",
+              editable=False),
         Param("trainable", "int", DEFAULTS["trainable"], "Learned parameters it holds.",
-              min=0),
+              min=0, editable=False),
         Param("non_trainable", "int", DEFAULTS["non_trainable"], "Statistics it holds "
-              "(BatchNorm running mean and variance).", min=0),
+              "(BatchNorm running mean and variance).", min=0, editable=False),
         Param("macs", "int", DEFAULTS["macs"], "Multiply-accumulates per image (0: unknown).",
-              min=0),
+              min=0, editable=False),
         Param("graph", "str", "", "For ONNX sources: the nodes it runs, as JSON (written by "
-              "the importer)."),
+              "the importer).", editable=False),
     ),
     shape=_shape,
     params_count=_counts,

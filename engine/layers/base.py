@@ -58,6 +58,7 @@ class Param:
     max: float | None = None
     choices: tuple[Any, ...] = ()
     optional: bool = False  # None is allowed (e.g. AdaptiveAvgPool's output size unset)
+    editable: bool = True  # False: a record written by an importer, shown but not edited
 
     def check(self, value: Any) -> str | None:
         """Why a value is refused, or None when it fits the schema."""

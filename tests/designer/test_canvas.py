@@ -359,3 +359,20 @@ def test_ctrl_wheel_zooms_and_middle_or_space_drag_pans(window):
     QTest.keyRelease(view, Qt.Key.Key_Space)
     assert bar.value() == before - 30
     assert window.doc.undo_stack.count() == 0  # panning is not an edit
+
+
+
+def test_inspector_shows_an_imported_backbone_record_read_only(window):
+    from PySide6.QtWidgets import QLabel
+
+    from engine.layers import REGISTRY
+
+    node = window.doc.graph.add_node("Backbone", "bb", {"graph": "x" * 5000})
+    flush(window)
+    window.scene.select_ids([node.id])
+    flush(window)
+    recorded = {p.name for p in REGISTRY.get("Backbone").schema if not p.editable}
+    assert "graph" in recorded and not recorded & set(window.inspector.editors)
+    assert "lr_mult" in window.inspector.editors  # freezing stays editable
+    shown = [w.text() for w in window.inspector.findChildren(QLabel)]
+    assert any(t.endswith("(5,000 characters)") and len(t) < 80 for t in shown)

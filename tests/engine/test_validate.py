@@ -294,3 +294,19 @@ def test_live_analysis_equals_a_fresh_one_after_any_edits(steps):
         assert live.problems == fresh.problems
         assert live.order == fresh.order
         assert live.totals() == fresh.totals()
+
+
+def test_a_frozen_block_counts_its_weights_as_non_trainable():
+
+    graph = Graph()
+    source = graph.add_node("Input", "in", {"shape": [16]})
+    dense = graph.add_node("Dense", "fc", {"units": 4})
+    out = graph.add_node("Output", "out", {"classes": 4})
+    graph.connect(source.id, dense.id)
+    graph.connect(dense.id, out.id)
+    analysis = Analysis(graph, live=True)
+    assert analysis.results[dense.id].trainable == 68
+    graph.set_param(dense.id, "lr_mult", 0.0)
+    analysis.update()
+    result = analysis.results[dense.id]
+    assert (result.trainable, result.non_trainable) == (0, 68)
