@@ -172,3 +172,17 @@ def test_out_of_memory_names_the_batch_size_and_a_smaller_one(tmp_path, monkeypa
     project = tiny_project(epochs=1)
     with pytest.raises(RunError, match=r"at batch size 64: try --batch-size 32"):
         Trainer(project, run_dir=tmp_path, sink=NullSink()).run()
+
+
+def test_streamed_folder_trains_and_counts_unreadable_images(tmp_path):
+    from tests.backend.test_data import _write_images
+
+    _write_images(tmp_path / "data")
+    project = tiny_project(dataset=str(tmp_path / "data"), epochs=1, channels=3, classes=2)
+    project.data.update(cache="stream", workers=1, val_fraction=0.0)
+    project.training.update(batch_size=4)  # 7 files: no batch of one to drop
+    outcome = Trainer(project, run_dir=tmp_path / "run", sink=NullSink()).run()
+    assert outcome.status == "finished"
+    assert outcome.history[0]["skipped"] == 2  # the truncated png and the garbage jpg
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["class_names"] == ["cat", "dog"]
