@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer = None
     try:
         trainer = Trainer(project, overrides, run_dir=args.out, resume=args.resume, sink=sink,
-                          device=args.device)
+                          device=args.device, project_path=args.file)
         outcome = trainer.run()
     except KeyboardInterrupt:
         _report(trainer, sink, "interrupted", "stopped at once by a second Ctrl+C", 130)

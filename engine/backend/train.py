@@ -34,6 +34,7 @@ from engine.backend.runtime import RunError, Runtime, choose_runtime, pick_devic
 from engine.graph import Graph
 from engine.layers import REGISTRY
 from engine.project import Project
+from engine.weights import load_into
 
 STEP_EVENT_INTERVAL = 0.2  # seconds between step events
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
@@ -104,7 +105,9 @@ class _Tracker:
 class Trainer:
     def __init__(self, project: Project, overrides: dict[str, dict[str, Any]] | None = None,
                  run_dir: str | Path | None = None, resume: str | Path | None = None,
-                 sink: Sink | None = None, device: str | None = None) -> None:
+                 sink: Sink | None = None, device: str | None = None,
+                 project_path: str | Path | None = None) -> None:
+        self.project_path = project_path  # stored weights are found beside the project file
         self.world = distributed.from_environment()
         self.sink = (sink or ConsoleSink()) if self.world.main else NullSink()
         self.resume_state: dict[str, Any] | None = None
@@ -172,6 +175,10 @@ class Trainer:
         self.target: Target = target_of(graph)
         torch.manual_seed(int(t["seed"]))
         self.model = build_module(graph)
+        if self.project.weights and self.resume_state is None:
+            # Imported or previously trained weights (transfer learning) start the run.
+            load_into(self.model, graph, self.project.weights, self.project_path,
+                      warn=self.sink.message)
         self.groups = apply_freezing(graph, self.model)
         self.frozen = frozen_modules(graph, self.model)
         self.data: DataBundle = load_data(self.settings["data"], self.target, self.sink.message)
