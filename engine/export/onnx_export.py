@@ -193,7 +193,27 @@ def _run_exporter(name: str, target: nn.Module, args: tuple, names: tuple[str, s
                                 external_data=False, optimize=False, verbose=False,
                                 **io_kwargs)
     _optimize_keeping_batchnorm(program)
-    return program.model_proto
+    model = program.model_proto
+    _drop_invented_biases(model, {name for name, _ in target.named_parameters()})
+    return model
+
+
+def _drop_invented_biases(model: onnx.ModelProto, parameters: set[str]) -> None:
+    """The dynamo exporter gives a convolution without bias an all-zero bias of its own;
+    drop those (and keep a block's real bias, even when it is all zeros)."""
+    from onnx import numpy_helper
+
+    tensors = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm") and len(node.input) == 3:
+            bias = tensors.get(node.input[2])
+            if bias is not None and bias.name not in parameters and \
+                    not numpy_helper.to_array(bias).any():
+                del node.input[2]
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
 
 
 def _optimize_keeping_batchnorm(program: Any) -> None:

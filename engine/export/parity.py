@@ -75,12 +75,16 @@ def session(model: str | Path | bytes, providers: list[str] | None = None):
 
 def check(module: torch.nn.Module, model: str | Path | bytes, inputs: torch.Tensor,
           tolerance: float = FP32_TOLERANCE, kind: str = "generated",
-          providers: list[str] | None = None) -> ParityReport:
-    """Run both on ``inputs`` and compare. ``module`` is the float32 PyTorch module."""
+          providers: list[str] | None = None,
+          expected: torch.Tensor | None = None) -> ParityReport:
+    """Run both on ``inputs`` and compare. ``module`` is the float32 PyTorch module;
+    ``expected`` is its output when the caller has it already."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    with torch.no_grad():
-        expected = module.eval()(inputs).float().numpy()
+    if expected is None:
+        with torch.no_grad():
+            expected = module.eval()(inputs)
+    expected = expected.float().numpy()
     timings["torch_s"] = time.perf_counter() - start
     start = time.perf_counter()
     sess = session(model, providers)

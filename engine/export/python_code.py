@@ -131,21 +131,18 @@ def generate(project: Project, class_names: list[str] | None = None,
     """The whole file as text."""
     model = plan(project, class_names)
     class_text, helpers = model_class(model)
-    parts = ["\n\n".join([_header(project, model, source), _imports(with_training),
-                           _constants(model)])]
-    parts += [HELPERS[h] for h in sorted(helpers)]
-    parts.append(class_text)
-    parts.append(LOAD_WEIGHTS)
+    parts = [HELPERS[h] for h in sorted(helpers)] + [class_text, LOAD_WEIGHTS]
     if with_training:
         from engine.export.training_code import training_section
 
         parts.append(training_section(project, model))
     else:
         parts.append(_demo(model))
-    text = "\n\n".join(p.rstrip("\n") + "\n" for p in parts)  # two blank lines apart
-    if "F." not in text.replace("nn.F", ""):
-        text = text.replace("import torch.nn.functional as F\n", "")
-    return text
+    code = "\n\n".join(p.rstrip("\n") + "\n" for p in parts)  # two blank lines apart
+    uses_f = re.search(r"\bF\.\w", code) is not None
+    head = "\n\n".join([_header(project, model, source), _imports(with_training, uses_f),
+                         _constants(model)])
+    return head + "\n\n\n" + code
 
 
 def model_class(model: ModelPlan) -> tuple[str, set[str]]:
@@ -287,11 +284,17 @@ def _float32(value: float) -> str:
     return repr(value)
 
 
+def _docstring_text(text: str) -> str:
+    """Text that cannot end or break the docstring it goes into."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
 def _header(project: Project, model: ModelPlan, source: str) -> str:
-    where = f" from {source}" if source else ""
-    description = textwrap.fill(project.description, 88) if project.description else ""
+    where = f" from {_docstring_text(source)}" if source else ""
+    description = _docstring_text(textwrap.fill(project.description, 88))
     shape = "×".join(str(d) for d in model.input_shape)
-    lines = [f'"""{project.name}: a PyTorch model written by Netdraft{where}.', ""]
+    lines = [f'"""{_docstring_text(project.name)}: a PyTorch model written by Netdraft{where}.',
+             ""]
     if description:
         lines += [description, ""]
     lines += [
@@ -303,13 +306,13 @@ def _header(project: Project, model: ModelPlan, source: str) -> str:
     return "\n".join(lines)
 
 
-def _imports(with_training: bool) -> str:
+def _imports(with_training: bool, uses_f: bool) -> str:
     lines = []
     if with_training:
         lines += ["import argparse", "import math", "import os", "import random",
                   "from pathlib import Path", ""]
-    lines += ["import torch", "import torch.nn.functional as F", "from torch import nn"]
-    return "\n".join(lines)
+    lines += ["import torch"] + (["import torch.nn.functional as F"] if uses_f else [])
+    return "\n".join(lines + ["from torch import nn"])
 
 
 def _constants(model: ModelPlan) -> str:
