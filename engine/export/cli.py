@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--python", metavar="OUT.py", help="write a standalone PyTorch module")
     p.add_argument("--safetensors", metavar="OUT", help="write the weights as safetensors")
     p.add_argument("--opset", type=int, default=18, metavar="N",
-                   help="ONNX opset (default 18; older ones are converted when possible)")
+                   help="ONNX opset, 7 to 23 (default 18)")
     p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
                    help="batch axis: dynamic (default) or a fixed size")
     p.add_argument("--fp16", action="store_true",

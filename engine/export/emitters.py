@@ -4,7 +4,7 @@ An emitter turns a block (its input shapes, resolved parameters and output shape
 ``Code``: the submodule's constructor, the forward expression and the weight-initialisation
 lines. The result must compute exactly what the kind's ``build`` module computes and keep its
 state-dict keys (``Conv2dAct`` subclasses ``nn.Conv2d``, so a Conv2D is an ``nn.Conv2d``
-here). tests/export/test_emitters.py fails when a registered kind has no entry, so adding a
+here). tests/export/test_export_kinds.py fails when a registered kind has no entry, so adding a
 kind forces adding its emitter.
 """
 
