@@ -131,3 +131,17 @@ def test_when_both_exporters_fail_the_block_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "AdaptiveAvgPool 'adaptiveavgpool1'" in err and "not factor" in err
+
+
+def test_without_weights_the_project_stored_weights_are_exported(tmp_path, capsys):
+    from engine import weights
+
+    project = templates.open_template("lenet-5")
+    trained = randomize(build_module(project.graph), seed=9)
+    path = tmp_path / "lenet.netdraft"
+    weights.save(project, path, weights.block_tensors(trained), "trained")
+    save(project, path)
+    assert run(["export", str(path), "--safetensors", str(tmp_path / "w.safetensors")]) == 0
+    assert "stored weights" in capsys.readouterr().out
+    stored = load_file(str(tmp_path / "w.safetensors"))
+    assert all(torch.equal(stored[k], v) for k, v in trained.state_dict().items())
