@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QStyle, QToolBar
+from PySide6.QtWidgets import QStyle, QToolBar, QToolButton
 
 from designer import icons, theme
 
@@ -139,11 +139,14 @@ def build_toolbar(window: MainWindow, a: dict[str, QAction]) -> QToolBar:
     toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     toolbar.addActions([a["new"], a["gallery"], a["open"], a["save"]])
     toolbar.addSeparator()
-    toolbar.addActions([a["undo"], a["redo"]])
     for name in ("undo", "redo"):
         # Their text names the step ("Undo Connect conv1 → pool1"): as icons the toolbar
         # keeps its layout on every edit; the menu and tooltip show the text.
-        toolbar.widgetForAction(a[name]).setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button = QToolButton(toolbar)
+        button.setDefaultAction(a[name])
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button.setAutoRaise(True)
+        toolbar.addWidget(button)
     toolbar.addSeparator()
     toolbar.addActions([a["group"], a["arrange_tb"]])
     toolbar.addSeparator()

@@ -182,7 +182,11 @@ class EditController:
         positions = {i: doc.position(i) for i in inside if doc.position(i) is not None}
         if not positions:
             return {}
-        left, top, right, bottom = members_box(positions, positions, (BLOCK_W, BLOCK_H))
+        # The room the expanded frame takes: what shows in it (collapsed subgroups are one
+        # block; the members they hide keep places of their own, which must not count).
+        left, top, right, bottom = _shown_box(doc, group_id)
+        if right <= left:
+            left, top, right, bottom = members_box(positions, positions, (BLOCK_W, BLOCK_H))
         lr = doc.direction == "LR"
         frame_w = right - left + 2 * GROUP_PADDING
         frame_h = bottom - top + 2 * GROUP_PADDING + GROUP_HEADER
@@ -226,6 +230,25 @@ class EditController:
         if self._run(commands.arrange(self.doc, positions, direction)):
             self.doc.flush()
             self.view.fit()
+
+
+def _shown_box(doc: Document, group_id: str) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) around the blocks and frames that show inside an expanded
+    group; an empty box (right <= left) when none has a place."""
+    boxes = []
+    for child in doc.graph.children(group_id):
+        if child.is_group and not doc.is_collapsed(child.id):
+            left, top, right, bottom = _shown_box(doc, child.id)
+            if right > left:
+                boxes.append((left - GROUP_PADDING, top - GROUP_PADDING - GROUP_HEADER,
+                              right + GROUP_PADDING, bottom + GROUP_PADDING))
+        elif doc.position(child.id) is not None:
+            x, y = doc.position(child.id)
+            boxes.append((x, y, x + BLOCK_W, y + BLOCK_H))
+    if not boxes:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+            max(b[3] for b in boxes))
 
 
 def _descendants(doc: Document, group_id: str) -> list[str]:

@@ -3,10 +3,12 @@ crash recovery. A project that fails to load leaves the open document untouched.
 
 from __future__ import annotations
 
+import time
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import Qt
 
 from designer import autosave, settings_store
 from designer.canvas.items import BLOCK_H, BLOCK_W, LAYOUT_GAP
@@ -16,6 +18,8 @@ from engine import templates
 from engine.layout import arrange
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QMessageBox
+
     from designer.main_window import MainWindow
 
 FILTER = "Netdraft projects (*.netdraft);;All files (*)"
@@ -79,29 +83,75 @@ class FileController:
         return self.window.doc
 
     # -------------------------------------------------------------- asking
+    # QMessageBox and QFileDialog are imported when first needed: they are not on the way
+    # to the first painted window.
+    def _box(self, icon: str, title: str, text: str, informative: str = "") -> QMessageBox:
+        """A message box whose lines are wide enough for a file name: a bold summary and the
+        details under it (both rich text; callers escape what they quote)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(self.window)
+        box.setIcon(getattr(QMessageBox.Icon, icon))
+        box.setWindowTitle(title)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<b>{text}</b>")
+        box.setInformativeText(informative)
+        box.setStyleSheet("QLabel#qt_msgbox_label, QLabel#qt_msgbox_informativelabel "
+                          "{ min-width: 30em; }")
+        return box
+
     def ask_save_changes(self) -> QMessageBox.StandardButton:
-        return QMessageBox.question(
-            self.window, "Unsaved changes",
-            f"Save the changes to {self.doc.title} before closing it?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        from PySide6.QtWidgets import QMessageBox
+
+        buttons = QMessageBox.StandardButton
+        box = self._box("Question", "Unsaved changes",
+                        f"Save the changes to {escape(self.doc.title)} before closing it?",
+                        "Your changes are lost if you don't save them.")
+        box.setStandardButtons(buttons.Save | buttons.Discard | buttons.Cancel)
+        box.setDefaultButton(buttons.Save)
+        return buttons(box.exec())
 
     def ask_restore(self, recovery: autosave.Recovery) -> bool:
-        where = recovery.original or "an unsaved project"
-        answer = QMessageBox.question(
-            self.window, "Restore unsaved work?",
-            f"Netdraft did not close properly last time. Restore the autosaved copy of "
-            f"{where}?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes)
-        return answer == QMessageBox.StandardButton.Yes
+        from PySide6.QtWidgets import QMessageBox
+
+        if recovery.original:
+            where = (f"{escape(Path(recovery.original).name)}?<br><span style='color:gray'>"
+                     f"in {escape(str(Path(recovery.original).parent))}</span>")
+        else:
+            where = "an unsaved project?"
+        when = (time.strftime(" (saved at %H:%M on %d %b)", time.localtime(recovery.saved_at))
+                if recovery.saved_at else "")
+        box = self._box("Question", "Restore unsaved work?",
+                        "Netdraft did not close properly last time.",
+                        f"Restore the autosaved copy{when} of {where}")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        return box.clickedButton() is restore
 
     def show_error(self, title: str, message: str) -> None:
-        QMessageBox.warning(self.window, title, message)
+        self._error_box(title, message).exec()
+
+    def _error_box(self, title: str, message: str) -> QMessageBox:
+        """``message`` as the engine words it ("FILE: where: what"): the file's name goes in
+        the summary, its folder under the reason."""
+        head, sep, rest = message.partition(": ")
+        if sep and ("/" in head or "\\" in head) and rest:
+            path = Path(head)
+            text = f"{escape(title)}: {escape(path.name)}"
+            informative = (f"{escape(rest)}<br><span style='color:gray'>in "
+                           f"{escape(str(path.parent))}</span>")
+        else:
+            text, informative = escape(title), escape(message)
+        return self._box("Warning", title, text, informative)
 
     def maybe_save(self) -> bool:
         """True when it is fine to replace or close the document."""
         if self.doc is None or not self.doc.modified:
             return True
+        from PySide6.QtWidgets import QMessageBox
+
         answer = self.ask_save_changes()
         if answer == QMessageBox.StandardButton.Save:
             return self.save()
@@ -134,6 +184,8 @@ class FileController:
         return True
 
     def open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
         start = str(self.doc.path.parent) if self.doc and self.doc.path else ""
         path, _ = QFileDialog.getOpenFileName(self.window, "Open project", start, FILTER)
         if path:
@@ -168,6 +220,8 @@ class FileController:
         return self._write(self.doc.path)
 
     def save_as(self) -> bool:
+        from PySide6.QtWidgets import QFileDialog
+
         start = str(self.doc.path) if self.doc.path else f"{self.doc.project.name}.netdraft"
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILTER)
         if not path:

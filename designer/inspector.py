@@ -216,8 +216,9 @@ class Inspector(QScrollArea):
         if not self.ids:
             totals = doc.totals
             problems = doc.analysis.problems
-            state = (f"<span style='color:#d12c2c'>{len(problems)} problem(s)</span>"
-                     if problems else "no problems")
+            count = len(problems)
+            state = (f"<span style='color:#d12c2c'>{count}&nbsp;problem"
+                     f"{'s' if count != 1 else ''}</span>" if problems else "no&nbsp;problems")
             self.info.setText(
                 f"<b>{doc.project.name}</b><br>{doc.project.description}<br><br>"
                 f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
 )
 
 from designer import actions, settings_store, theme
@@ -27,7 +26,8 @@ from designer.panels.problems import ProblemsPanel
 from designer.panels.summary import SummaryPanel
 from engine.summary import human_count
 
-STATE_VERSION = 1
+# 2: the palette's default width fits its category names (layouts saved before are dropped).
+STATE_VERSION = 2
 
 
 class MainWindow(QMainWindow):
@@ -208,11 +208,10 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         state = store.value("state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, STATE_VERSION)
-        else:
-            self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [250, 330],
-                             Qt.Orientation.Horizontal)
+        if not (isinstance(state, QByteArray) and not state.isEmpty()
+                and self.restoreState(state, STATE_VERSION)):
+            self.resizeDocks([self.docks["palette"], self.docks["inspector"]],
+                             [self.palette.preferred_width(), 330], Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:
@@ -222,6 +221,8 @@ class MainWindow(QMainWindow):
         store.sync()
 
     def about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
         QMessageBox.about(self, "About Netdraft",
                           "<b>Netdraft</b><br>Design, validate, train and export "
                           "convolutional neural networks.")

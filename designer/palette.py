@@ -6,8 +6,10 @@ without any change (DESIGN.md rule 3).
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QMimeData, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QKeyEvent, QPainter
+from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLineEdit,
@@ -29,12 +31,38 @@ KIND_ROLE = Qt.ItemDataRole.UserRole
 HELP_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def one_line(text: str) -> str:
-    """The first sentence of a help text."""
-    for stop in (". ", ": "):
-        if stop in text:
-            return text.split(stop, 1)[0] + ("." if stop == ". " else "")
-    return text
+# A sentence ends at ". " (not after e.g. or i.e.) or at "; "; a help often opens with a
+# short title before ": " ("Max pooling: keeps the largest value ...").
+_STOP = re.compile(r"(?<!e\.g)(?<!i\.e)\. |; |: ")
+
+
+def one_line(text: str, kind_id: str = "") -> str:
+    """The help's first sentence or title, without the kind's own name ("Flatten: unrolls
+    ..." gives "Unrolls ...") and without a final period."""
+    head, sep, rest = text.partition(": ")
+    if sep and rest and head.lower() == kind_id.lower():
+        text = rest[0].upper() + rest[1:]
+    match = _STOP.search(text)
+    if match:
+        text = text[:match.start()]
+    return text.rstrip(" .")
+
+
+def elide_words(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` cut after a whole word (and before an unclosed bracket) with "…" when it is
+    wider than ``width``."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    words = text.split(" ")
+    while len(words) > 1:
+        words.pop()
+        shown = " ".join(words)
+        if shown.count("(") > shown.count(")"):
+            shown = shown[:shown.rindex("(")]
+        shown = shown.rstrip(" ,;:–-") + "…"
+        if metrics.horizontalAdvance(shown) <= width:
+            return shown
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
 
 def tooltip(kind: LayerKind) -> str:
@@ -88,8 +116,7 @@ class _Delegate(QStyledItemDelegate):
         muted = palette.highlightedText().color() if selected else palette.placeholderText(
         ).color()
         painter.setPen(muted)
-        elided = painter.fontMetrics().elidedText(help_text, Qt.TextElideMode.ElideRight,
-                                                  textrect.width())
+        elided = elide_words(help_text, painter.fontMetrics(), textrect.width())
         painter.drawText(QRect(textrect.x(), top + line, textrect.width(), line),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, elided)
         painter.restore()
@@ -134,6 +161,16 @@ class Palette(QWidget):
         self.search.installEventFilter(self)
         self.populate()
 
+    def preferred_width(self) -> int:
+        """Wide enough for every category's and every kind's name; the helps elide."""
+        tree = self.tree
+        margins = self.layout().contentsMargins()
+        return (tree.sizeHintForColumn(0) + 2 * tree.frameWidth() + margins.left()
+                + margins.right() + tree.verticalScrollBar().sizeHint().width() + 6)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(self.preferred_width(), super().sizeHint().height())
+
     def populate(self) -> None:
         self.tree.clear()
         for category, kinds in REGISTRY.by_category().items():
@@ -149,7 +186,7 @@ class Palette(QWidget):
             for kind in kinds:
                 item = QTreeWidgetItem([kind.id])
                 item.setData(0, KIND_ROLE, kind.id)
-                item.setData(0, HELP_ROLE, one_line(kind.help))
+                item.setData(0, HELP_ROLE, one_line(kind.help, kind.id))
                 item.setToolTip(0, tooltip(kind))
                 item.setIcon(0, icons.icon(category, category_color(kind.id)))
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable

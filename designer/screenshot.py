@@ -1,8 +1,11 @@
-"""Screenshots of the main window for the docs:
+"""Screenshots of the main window for the docs (QT_QPA_PLATFORM=offscreen works):
 
-    python -m designer.screenshot lenet-5 docs/screenshot-lenet5.png
-    python -m designer.screenshot resnet50 docs/screenshot-resnet50.png --expand layer1 \
-        --expand layer1_0 --select layer1_0_conv2
+    python -m designer.screenshot lenet-5 docs/screenshot-lenet5.png --fit --select C3
+    python -m designer.screenshot resnet50 docs/screenshot-resnet50.png --fit --select layer3
+    python -m designer.screenshot resnet50 docs/screenshot-resnet50-expanded.png \
+        --expand layer1 --expand layer1_0 --select layer1_0_conv2 --zoom 0.75
+
+Without --fit or --zoom the view is the one a user gets on opening the network.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("--expand", action="append", default=[], help="group to expand")
     parser.add_argument("--select", help="block to select (shown in the inspector)")
-    parser.add_argument("--zoom", type=float, default=0.8)
+    parser.add_argument("--fit", action="store_true", help="fit the whole network in view")
+    parser.add_argument("--zoom", type=float, help="zoom on the selected block instead")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
     parser.add_argument("--size", default="1600x1000")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="netdraft-shot-")
@@ -34,6 +39,7 @@ def main() -> int:
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
     window.restore_layout()
+    window.set_theme(args.theme, save=False)
     window.files.open_template(args.template)
     window.show()
     graph = window.doc.graph
@@ -43,10 +49,14 @@ def main() -> int:
 
     def shoot() -> None:
         view = window.view
-        view.zoom_by(args.zoom / view.zoom())
         if args.select:
             window.reveal(graph.by_name(args.select).id)
-            view.centerOn(window.scene.item_for(graph.by_name(args.select).id))
+        if args.fit:
+            view.fit()
+        elif args.zoom:
+            view.zoom_by(args.zoom / view.zoom())
+            if args.select:
+                view.centerOn(window.scene.item_for(graph.by_name(args.select).id))
         app.processEvents()
         window.grab().save(args.out)
         window.files.autosaver.discard()

@@ -39,7 +39,10 @@ class Face:
                 lines.append(f"<b>Fix:</b> {_esc(self.hint)}")
         elif self.status == "unknown":
             lines.append("Shape unknown: a block upstream has a problem.")
-        return "<br>".join(lines)
+        text = "<br>".join(lines)
+        if self.problem:  # Qt wraps a short tooltip narrowly: give the message room
+            text = f"<table width='380'><tr><td>{text}</td></tr></table>"
+        return text
 
 
 def _esc(text: str) -> str:
@@ -81,9 +84,10 @@ def block_face(doc: Document, node_id: str) -> Face:
     shape = fmt_shape(result.shape) if result.ok and result.shape else ""
     counts = counts_text(result.params, result.macs) if result.ok else ""
     problem = result.problem
-    return Face(node.name, node.kind, detail, shape, counts, result.status,
-                problem.message if problem else "", problem.hint if problem else "",
-                result.params, result.macs)
+    # The block shows its name and kind: its problem need not repeat them.
+    message = problem.message.removeprefix(f"{node.kind} '{node.name}': ") if problem else ""
+    return Face(node.name, node.kind, detail, shape, counts, result.status, message,
+                problem.hint if problem else "", result.params, result.macs)
 
 
 def group_face(doc: Document, group_id: str) -> Face:

@@ -14,7 +14,8 @@ from PySide6.QtGui import QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsSceneMouseEvent
 
 from designer import commands, theme
-from designer.canvas.items import BlockItem, EdgeItem, GroupFrameItem, edge_path
+from designer.canvas.edges import EdgeItem, edge_path
+from designer.canvas.items import BlockItem, GroupFrameItem
 from engine.layers import REGISTRY
 
 if TYPE_CHECKING:

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QFont,
     QFontMetricsF,
     QPainter,
     QPainterPath,
-    QPainterPathStroker,
     QPen,
-    QPolygonF,
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
-    QGraphicsPathItem,
     QGraphicsRectItem,
     QStyle,
     QStyleOptionGraphicsItem,
@@ -29,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.canvas.faces import Face, block_face
-from engine.graph import Edge
 from engine.layers import REGISTRY
 from engine.summary import human_count
 
@@ -65,6 +60,20 @@ def font(role: str) -> QFont:
 
 def elide(text: str, role: str, width: float) -> str:
     return QFontMetricsF(font(role)).elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+
+def two_lines(text: str, role: str, width: float) -> list[str]:
+    """``text`` broken between words into at most two lines, the second elided."""
+    metrics = QFontMetricsF(font(role))
+    words = text.split(" ")
+    first = words[0]
+    k = 1
+    while k < len(words) and metrics.horizontalAdvance(f"{first} {words[k]}") <= width:
+        first = f"{first} {words[k]}"
+        k += 1
+    if k == len(words):
+        return [elide(first, role, width)]
+    return [elide(first, role, width), elide(" ".join(words[k:]), role, width)]
 
 
 CATEGORY_HUES = {}  # category -> hue, filled on first use from the registry's order
@@ -195,15 +204,32 @@ class BlockItem(QGraphicsRectItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(rect)
-        if lod >= LOD_NAMES:
-            big = QFont(font("title"))
-            big.setPixelSize(max(10, min(int(11 / lod), 40)))
-            painter.setFont(big)
-            painter.setPen(colors.problem if problem else colors.text)
-            painter.drawText(rect.adjusted(6, 4, -6, -4 * BAR_H), Qt.AlignmentFlag.AlignCenter,
-                             QFontMetricsF(big).elidedText(face.title,
-                                                           Qt.TextElideMode.ElideRight,
-                                                           BLOCK_W - 12))
+        if lod < LOD_NAMES:
+            return
+        # Names (and output shapes while they fit) at a constant size on screen.
+        area = rect.adjusted(6, 1, -6, -4 * BAR_H)
+        big = QFont(font("title"))
+        big.setPixelSize(max(10, min(int(11 / lod), 40)))
+        small = QFont(font("body"))
+        small.setPixelSize(max(9, min(int(9.5 / lod), 34)))
+        h1, h2 = QFontMetricsF(big).height(), QFontMetricsF(small).height()
+        shape = face.shape if face.status == "ok" else ""
+        if not shape or h1 + h2 > area.height():
+            h2, shape = 0.0, ""
+        top = area.center().y() - (h1 + h2) / 2
+        painter.setFont(big)
+        painter.setPen(colors.problem if problem else colors.text)
+        painter.drawText(QRectF(area.left(), top, area.width(), h1),
+                         Qt.AlignmentFlag.AlignCenter,
+                         QFontMetricsF(big).elidedText(face.title, Qt.TextElideMode.ElideRight,
+                                                       area.width()))
+        if shape:
+            painter.setFont(small)
+            painter.setPen(colors.accent)
+            painter.drawText(QRectF(area.left(), top + h1, area.width(), h2),
+                             Qt.AlignmentFlag.AlignCenter,
+                             QFontMetricsF(small).elidedText(shape, Qt.TextElideMode.ElideRight,
+                                                             area.width()))
 
     def _paint_text(self, painter: QPainter, face: Face, colors: theme.CanvasColors) -> None:
         inner = BLOCK_W - 2 * PAD - 2
@@ -223,32 +249,39 @@ class BlockItem(QGraphicsRectItem):
         painter.drawText(QRectF(left, 24, inner, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                          elide(face.detail, "body", inner))
-        if face.status == "problem":
-            line, color, role = face.problem, colors.problem, "body"
-        elif face.status == "unknown":
-            line, color, role = "shape unknown (problem upstream)", colors.unknown, "body"
-        else:
-            line, color, role = f"→ {face.shape}", colors.accent, "shape"
-        params_w = 0.0
-        if face.status == "ok":
-            params = f"{face.params:,} params"
-            params_w = min(QFontMetricsF(font("small")).horizontalAdvance(params) + 2,
-                           inner * 0.45)
-            painter.setFont(font("small"))
-            painter.setPen(colors.muted)
+        if face.status != "ok":
+            # The problem (or why the shape is unknown) gets the two bottom lines.
+            text, color = ((face.problem, colors.problem) if face.status == "problem" else
+                           ("shape unknown (problem upstream)", colors.unknown))
+            painter.setFont(font("body"))
+            painter.setPen(color)
+            for k, line in enumerate(two_lines(text, "body", inner)):
+                painter.drawText(QRectF(left, 42 + 15 * k, inner, 16),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                                 line)
+            return
+        line = f"→ {face.shape}"
+        room = QFontMetricsF(font("shape")).horizontalAdvance(line) + 2
+        painter.setFont(font("shape"))
+        painter.setPen(colors.accent)
+        painter.drawText(QRectF(left, 44, inner, 18),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         elide(line, "shape", inner))
+        params = f"{face.params:,} params"
+        metrics = QFontMetricsF(font("small"))
+        params_w = inner - room - 6
+        if metrics.horizontalAdvance(params) > params_w:
+            params = f"{human_count(face.params)} params"  # 11.70 M params
+        painter.setFont(font("small"))
+        painter.setPen(colors.muted)
+        if params_w > 0:
             painter.drawText(QRectF(BLOCK_W - PAD - params_w, 44, params_w, 18),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                              elide(params, "small", params_w))
-            if face.macs:
-                painter.drawText(QRectF(left, 60, inner, 12),
-                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                                 f"{human_count(face.macs)} MACs")
-        painter.setFont(font(role))
-        painter.setPen(color)
-        room = inner - params_w - 6
-        painter.drawText(QRectF(left, 44, room, 18),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         elide(line, role, room))
+        if face.macs:
+            painter.drawText(QRectF(left, 60, inner, 12),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             f"{human_count(face.macs)} MACs")
 
     def _paint_ports(self, painter: QPainter, colors: theme.CanvasColors) -> None:
         painter.setPen(QPen(colors.block, 1.5))
@@ -329,145 +362,3 @@ class GroupFrameItem(QGraphicsItem):
         painter.drawRoundedRect(toggle, 3, 3)
         painter.drawLine(QPointF(toggle.left() + 4, toggle.center().y()),
                          QPointF(toggle.right() - 4, toggle.center().y()))
-
-
-class EdgeItem(QGraphicsPathItem):
-    """A connection, labelled with the tensor shape it carries. Its item path (the curve
-    plus the label's room) only gives Qt its geometry in C++; ``path`` is what is drawn."""
-
-    def __init__(self, edge: Edge) -> None:
-        super().__init__()
-        self.setPen(QPen(Qt.PenStyle.NoPen))
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.edge = edge
-        self.highlighted = False  # a block dragged from the palette would be inserted here
-        self.curve = QPainterPath()
-        self.label_rect = QRectF()
-        self._label_text = ""  # what the label's rectangle was sized for
-        self.p1 = QPointF()
-        self.p2 = QPointF()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-        self.setZValue(1)
-
-    def label(self) -> str:
-        result = self.scene().doc.analysis.results.get(self.edge.src)
-        if result is None or not result.ok or result.shape is None:
-            return "?"
-        from engine.shapes import fmt_shape
-
-        return fmt_shape(result.shape)
-
-    def set_ends(self, p1: QPointF, p2: QPointF, direction: str) -> None:
-        self.p1, self.p2 = QPointF(p1), QPointF(p2)
-        self.curve = edge_path(p1, p2, direction)
-        self._place_label()
-        self._sync_geometry()
-
-    def _sync_geometry(self) -> None:
-        room = QPainterPath(self.curve)
-        room.addRect(self.label_rect)
-        room.addRect(self.curve.boundingRect().adjusted(-6, -6, 6, 6))
-        self.setPath(room)
-
-    def refresh_label(self) -> None:
-        """The shape it carries changed: repaint, and grow the room for the label only when
-        the new text does not fit (a geometry change costs more than a repaint)."""
-        text = self.label()
-        if text == self._label_text:
-            return
-        self._label_text = text
-        if self._label_width(text) > self.label_rect.width():
-            self._place_label()
-            self._sync_geometry()
-        self.update()
-
-    @staticmethod
-    def _label_width(text: str) -> float:
-        return QFontMetricsF(font("small")).horizontalAdvance(text) + 8
-
-    def _place_label(self) -> None:
-        if self.scene() is None:
-            return
-        text = self._label_text = self.label()
-        w = max(self._label_width(text), self.label_rect.width())
-        h = QFontMetricsF(font("small")).height() + 2
-        mid = self.curve.pointAtPercent(0.5)
-        self.label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
-
-    def _label_box(self, text: str) -> QRectF:
-        """The box drawn behind the current text, centred in the room kept for labels."""
-        w = self._label_width(text)
-        return QRectF(self.label_rect.center().x() - w / 2, self.label_rect.y(), w,
-                      self.label_rect.height())
-
-    def shape(self) -> QPainterPath:
-        stroker = QPainterPathStroker()
-        stroker.setWidth(10)
-        return stroker.createStroke(self.curve)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
-        colors = theme.colors()
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        color = colors.selection if selected or self.highlighted else colors.edge
-        if self.highlighted:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            glow = QColor(colors.accent)
-            glow.setAlpha(90)
-            painter.setPen(QPen(glow, 8))
-            painter.drawPath(self.curve)
-        if lod < LOD_TEXT:
-            painter.setPen(QPen(color, 0))
-            painter.drawPath(self.curve)
-            return
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(color, 2.2 if selected else 1.4))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self.curve)
-        painter.setBrush(color)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.drawPolygon(_arrow(self.curve))
-        text = self.label()
-        box = self._label_box(text)
-        painter.setBrush(QBrush(colors.label_bg))
-        painter.setPen(QPen(colors.grid, 1))
-        painter.drawRoundedRect(box, 4, 4)
-        painter.setPen(colors.muted)
-        painter.setFont(font("small"))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-
-
-def edge_path(p1: QPointF, p2: QPointF, direction: str) -> QPainterPath:
-    """A smooth curve leaving an output port along the flow and entering an input port;
-    long edges that would run through the blocks between bow out to the side."""
-    path = QPainterPath(p1)
-    dx, dy = p2.x() - p1.x(), p2.y() - p1.y()
-    if direction == "LR":
-        along, across = dx, dy
-    else:
-        along, across = dy, dx
-    reach = max(abs(along) * 0.45, 40.0)
-    bow = 0.0
-    span = BLOCK_H if direction == "TB" else BLOCK_W
-    if along > 2.2 * span and abs(across) < BLOCK_W * 0.6:
-        bow = BLOCK_W * 0.75  # skip connections pass beside the main path
-    if direction == "LR":
-        c1 = QPointF(p1.x() + reach, p1.y() + bow)
-        c2 = QPointF(p2.x() - reach, p2.y() + bow)
-    else:
-        c1 = QPointF(p1.x() + bow, p1.y() + reach)
-        c2 = QPointF(p2.x() + bow, p2.y() - reach)
-    path.cubicTo(c1, c2, p2)
-    return path
-
-
-def _arrow(path: QPainterPath) -> QPolygonF:
-    tip = path.pointAtPercent(1.0)
-    angle = path.angleAtPercent(0.99)
-    from math import cos, radians, sin
-
-    a = radians(angle)
-    back = QPointF(-cos(a), sin(a)) * 8
-    side = QPointF(sin(a), cos(a)) * 4
-    return QPolygonF([tip, tip + back + side, tip + back - side])

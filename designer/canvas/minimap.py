@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -17,7 +17,7 @@ from designer import theme
 if TYPE_CHECKING:
     from designer.canvas.view import CanvasView
 
-SIZE = QSize(200, 150)
+MAX_W, MAX_H, MIN_SIDE = 200, 260, 64  # shaped like the network, within these bounds
 MARGIN = 10
 SHOW_ABOVE = 24  # visible blocks before the overview appears (when enabled)
 
@@ -33,7 +33,7 @@ class Minimap(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.rebuild)
-        self.resize(SIZE)
+        self.resize(MAX_W, 150)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Overview: click or drag to move the view")
         self.hide()
@@ -47,8 +47,8 @@ class Minimap(QWidget):
 
     def reposition(self) -> None:
         viewport = self.view.viewport().geometry()
-        self.move(viewport.right() - SIZE.width() - MARGIN,
-                  viewport.bottom() - SIZE.height() - MARGIN)
+        self.move(viewport.right() - self.width() - MARGIN,
+                  viewport.bottom() - self.height() - MARGIN)
 
     def rebuild(self) -> None:
         scene = self.view.canvas()
@@ -60,9 +60,14 @@ class Minimap(QWidget):
         for item in items:
             rect = item.sceneBoundingRect()
             bounds = rect if bounds.isNull() else bounds.united(rect)
-        self._bounds = bounds.adjusted(-40, -40, 40, 40)
+        self._bounds = bounds = bounds.adjusted(-40, -40, 40, 40)
+        # As tall as a tall network needs (up to 40% of the view), as wide as a wide one.
+        max_h = max(120, min(MAX_H, int(self.view.viewport().height() * 0.4)))
+        scale = min(MAX_W / bounds.width(), max_h / bounds.height())
+        self.resize(max(MIN_SIDE, round(bounds.width() * scale)),
+                    max(MIN_SIDE, round(bounds.height() * scale)))
         ratio = self.devicePixelRatioF()
-        pixmap = QPixmap(SIZE * ratio)
+        pixmap = QPixmap(self.size() * ratio)
         pixmap.setDevicePixelRatio(ratio)
         colors = theme.colors()
         pixmap.fill(QColor(colors.background))
@@ -86,12 +91,12 @@ class Minimap(QWidget):
         b = self._bounds
         if b.isNull():
             return 1.0
-        return min(SIZE.width() / b.width(), SIZE.height() / b.height())
+        return min(self.width() / b.width(), self.height() / b.height())
 
     def _offset(self) -> QPointF:
         s = self._scale()
         b = self._bounds
-        return QPointF((SIZE.width() - b.width() * s) / 2, (SIZE.height() - b.height() * s) / 2)
+        return QPointF((self.width() - b.width() * s) / 2, (self.height() - b.height() * s) / 2)
 
     def _to_map(self, rect: QRectF) -> QRectF:
         s, o, b = self._scale(), self._offset(), self._bounds
@@ -109,14 +114,14 @@ class Minimap(QWidget):
         painter = QPainter(self)
         painter.drawPixmap(0, 0, self._pixmap)
         painter.setPen(QPen(colors.muted, 1))
-        painter.drawRect(QRectF(0.5, 0.5, SIZE.width() - 1, SIZE.height() - 1))
+        painter.drawRect(QRectF(0.5, 0.5, self.width() - 1, self.height() - 1))
         visible = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
         painter.setPen(QPen(colors.accent, 1.5))
         fill = QColor(colors.accent)
         fill.setAlpha(40)
         painter.setBrush(fill)
-        painter.drawRect(self._to_map(visible).intersected(QRectF(0, 0, SIZE.width(),
-                                                                  SIZE.height())))
+        painter.drawRect(self._to_map(visible).intersected(QRectF(0, 0, self.width(),
+                                                                  self.height())))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.view.centerOn(self._to_scene(event.position()))

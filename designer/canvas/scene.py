@@ -11,13 +11,13 @@ from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
 
 from designer.canvas import interactions
+from designer.canvas.edges import EdgeItem
 from designer.canvas.faces import measure_of
 from designer.canvas.items import (
     BLOCK_H,
     BLOCK_W,
     PAD,
     BlockItem,
-    EdgeItem,
     GroupFrameItem,
 )
 from designer.document import Document, Refresh

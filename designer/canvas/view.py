@@ -33,6 +33,9 @@ class CanvasView(QGraphicsView):
 
     def __init__(self, scene: CanvasScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
+        # A viewport made here: PySide already knows its type, whereas the first viewport()
+        # of one Qt made costs ~20 ms (PySide loads every QWidget subclass to identify it).
+        self.setViewport(QWidget())
         self.setRenderHints(QPainter.RenderHint.Antialiasing
                             | QPainter.RenderHint.TextAntialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
@@ -106,10 +109,26 @@ class CanvasView(QGraphicsView):
         self.zoom_by(readable / self.zoom())
         half_w = self.viewport().width() / 2 / self.zoom()
         half_h = self.viewport().height() / 2 / self.zoom()
-        if self.canvas().doc is not None and self.canvas().doc.direction == "LR":
-            self.centerOn(rect.left() + half_w - 20, rect.center().y())
+        # Centre across the flow on the first blocks, not on the whole network: a long one
+        # may drift sideways, and its middle can be far from where it starts.
+        lr = self.canvas().doc is not None and self.canvas().doc.direction == "LR"
+        start = self._first_blocks(lr, 2 * (half_w if lr else half_h))
+        if lr:
+            self.centerOn(rect.left() + half_w - 20, start.center().y())
         else:
-            self.centerOn(rect.center().x(), rect.top() + half_h - 20)
+            self.centerOn(start.center().x(), rect.top() + half_h - 20)
+
+    def _first_blocks(self, lr: bool, reach: float) -> QRectF:
+        """Around the shown blocks within ``reach`` of the network's start."""
+        items = [i for t in (self.canvas().blocks, self.canvas().frames) for i in t.values()
+                 if i.isVisible()]
+        boxes = [i.sceneBoundingRect() for i in items]
+        first = min(b.left() if lr else b.top() for b in boxes)
+        rect = QRectF()
+        for box in boxes:
+            if (box.left() if lr else box.top()) <= first + reach:
+                rect = box if rect.isNull() else rect.united(box)
+        return rect
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -126,6 +145,7 @@ class CanvasView(QGraphicsView):
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.minimap.reposition()
+        self.minimap.schedule()  # its height follows the view's
 
     # ------------------------------------------------------------------ pan
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
