@@ -304,7 +304,12 @@ RECORD_CHARS = 48
 def _record_row(param, value) -> tuple[QLabel, QLabel]:
     """A value an importer recorded: shown read-only and shortened (an ONNX sub-graph is
     kilobytes of JSON)."""
-    text = str(value)
+    if isinstance(value, bool) or not isinstance(value, int | list | tuple):
+        text = str(value)
+    elif isinstance(value, int):
+        text = f"{value:,}"  # 11,689,512 parameters
+    else:
+        text = "×".join(str(v) for v in value)  # a shape: 3×224×224
     if len(text) > RECORD_CHARS:
         text = f"{text[:RECORD_CHARS]}… ({len(str(value)):,} characters)"
     label, shown = QLabel(param.name), QLabel(text or "—")

@@ -187,6 +187,8 @@ class MainWindow(QMainWindow):
         for item in self.scene.items():
             item.update()
         self.view.minimap.schedule()
+        # Style sheets resolve palette(...) colours when set: build the inspector anew.
+        self.inspector.show_ids(self.inspector.ids)
 
     def update_recent_menu(self) -> None:
         menu = self.recent_menu

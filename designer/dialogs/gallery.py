@@ -105,7 +105,17 @@ class Gallery(QDialog):
         self.list.currentItemChanged.connect(self._current)
         self.list.itemDoubleClicked.connect(lambda _i: self.accept())
         self._populate()
-        self.resize(4 * (THUMB.width() + 24) + 40, 2 * (THUMB.height() + 64) + 150)
+        # Every template in view without scrolling, when the screen has room: at most five
+        # across, as many rows as that takes.
+        grid = self.list.gridSize()
+        count = self.list.count()
+        columns = min(5, count)
+        rows = -(-count // columns)
+        size = QSize(columns * grid.width() + 48, rows * grid.height() + 130)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None:
+            size = size.boundedTo(QSize(int(screen.width() * 0.9), int(screen.height() * 0.9)))
+        self.resize(size)
 
     def _populate(self) -> None:
         empty = QListWidgetItem(QIcon(thumbnail(Project())), "Empty network")
