@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QStyle, QToolBar, QToolButton
+from PySide6.QtWidgets import QToolBar, QToolButton
 
 from designer import icons, theme
 
@@ -35,17 +35,16 @@ def _action(window: MainWindow, text: str, slot, keys=(), tip: str = "", icon=No
 
 def build(window: MainWindow) -> dict[str, QAction]:
     edit, files, view = window.editing, window.files, window.view
-    std = window.style().standardIcon
     a: dict[str, QAction] = {}
     a["new"] = _action(window, "&New", files.new_empty, [Key.New], "New empty network",
-                       std(QStyle.StandardPixmap.SP_FileIcon))
+                       icons.icon("new"))
     a["gallery"] = _action(window, "New from &Template…", files.new_from_gallery,
                            ["Ctrl+Shift+N"], "Start from one of the lecture's networks",
                            icons.icon("Backbones"))
     a["open"] = _action(window, "&Open…", files.open_dialog, [Key.Open], "Open a project",
-                        std(QStyle.StandardPixmap.SP_DialogOpenButton))
+                        icons.icon("open"))
     a["save"] = _action(window, "&Save", files.save, [Key.Save], "Save the project",
-                        std(QStyle.StandardPixmap.SP_DialogSaveButton))
+                        icons.icon("save"))
     a["save_as"] = _action(window, "Save &As…", files.save_as, [Key.SaveAs])
     a["quit"] = _action(window, "&Quit", window.close, [Key.Quit])
     group = window.undo_group
@@ -55,8 +54,8 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["redo"].setShortcuts([QKeySequence(Key.Redo), QKeySequence("Ctrl+Y")]
                            if QKeySequence(Key.Redo) != QKeySequence("Ctrl+Y")
                            else [QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
-    a["undo"].setIcon(std(QStyle.StandardPixmap.SP_ArrowBack))
-    a["redo"].setIcon(std(QStyle.StandardPixmap.SP_ArrowForward))
+    a["undo"].setIcon(icons.icon("undo"))
+    a["redo"].setIcon(icons.icon("redo"))
     a["cut"] = _action(window, "Cu&t", edit.cut, [Key.Cut])
     a["copy"] = _action(window, "&Copy", edit.copy, [Key.Copy])
     a["paste"] = _action(window, "&Paste", edit.paste, [Key.Paste])

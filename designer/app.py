@@ -16,7 +16,8 @@ from engine import templates
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
+    app = QApplication.instance() or QApplication(
+        theme.start_with_fusion([sys.argv[0], *(argv or [])]))
     app.setOrganizationName("Netdraft")
     app.setApplicationName("Netdraft")
     app.setApplicationDisplayName("Netdraft")

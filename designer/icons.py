@@ -194,7 +194,79 @@ def _problem(p: QPainter, r: QRectF, c: QColor) -> None:
     p.drawPoint(QPointF(r.center().x(), r.top() + r.height() * 0.82))
 
 
+def _page(r: QRectF) -> QPainterPath:
+    fold = r.width() * 0.3
+    left, right = r.left() + r.width() * 0.15, r.right() - r.width() * 0.15
+    path = QPainterPath(QPointF(left, r.top()))
+    path.lineTo(right - fold, r.top())
+    path.lineTo(right, r.top() + fold)
+    path.lineTo(right, r.bottom())
+    path.lineTo(left, r.bottom())
+    path.closeSubpath()
+    return path
+
+
+def _new(p: QPainter, r: QRectF, c: QColor) -> None:
+    p.setPen(_pen(c, r, 0.07))
+    fill = QColor(c)
+    fill.setAlpha(40)
+    p.setBrush(fill)
+    p.drawPath(_page(r))
+    fold = r.width() * 0.3
+    corner = QPointF(r.right() - r.width() * 0.15 - fold, r.top() + fold)
+    p.drawPolyline([corner - QPointF(0, fold), corner, corner + QPointF(fold, 0)])
+
+
+def _open(p: QPainter, r: QRectF, c: QColor) -> None:
+    p.setPen(_pen(c, r, 0.07))
+    fill = QColor(c)
+    fill.setAlpha(60)
+    top, tab = r.top() + r.height() * 0.18, r.top() + r.height() * 0.32
+    back = QPainterPath(QPointF(r.left(), r.bottom()))
+    back.lineTo(r.left(), top)
+    back.lineTo(r.left() + r.width() * 0.35, top)
+    back.lineTo(r.left() + r.width() * 0.45, tab)
+    back.lineTo(r.right() - r.width() * 0.1, tab)
+    back.lineTo(r.right() - r.width() * 0.1, r.top() + r.height() * 0.45)
+    p.drawPath(back)
+    p.setBrush(fill)
+    front = QPainterPath(QPointF(r.left(), r.bottom()))
+    front.lineTo(r.left() + r.width() * 0.18, r.top() + r.height() * 0.45)
+    front.lineTo(r.right(), r.top() + r.height() * 0.45)
+    front.lineTo(r.right() - r.width() * 0.18, r.bottom())
+    front.closeSubpath()
+    p.drawPath(front)
+
+
+def _save(p: QPainter, r: QRectF, c: QColor) -> None:
+    p.setPen(_pen(c, r, 0.07))
+    fill = QColor(c)
+    fill.setAlpha(40)
+    p.setBrush(fill)
+    p.drawRoundedRect(r.adjusted(r.width() * 0.05, r.height() * 0.05, -r.width() * 0.05,
+                                 -r.height() * 0.05), r.width() * 0.08, r.width() * 0.08)
+    p.setBrush(c)
+    p.drawRect(QRectF(r.left() + r.width() * 0.28, r.top() + r.height() * 0.05,
+                      r.width() * 0.44, r.height() * 0.28))
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    p.drawRect(QRectF(r.left() + r.width() * 0.22, r.top() + r.height() * 0.55,
+                      r.width() * 0.56, r.height() * 0.4))
+
+
+def _arrow(p: QPainter, r: QRectF, c: QColor, back: bool) -> None:
+    p.setPen(_pen(c, r, 0.1))
+    y = r.center().y()
+    tip, tail = (r.left(), r.right()) if back else (r.right(), r.left())
+    head = r.width() * (0.35 if back else -0.35)
+    p.drawLine(QPointF(tail, y), QPointF(tip, y))
+    p.drawPolyline([QPointF(tip + head, y - abs(head)), QPointF(tip, y),
+                    QPointF(tip + head, y + abs(head))])
+
+
 GLYPHS: dict[str, Glyph] = {
+    "new": _new, "open": _open, "save": _save,
+    "undo": lambda p, r, c: _arrow(p, r, c, back=True),
+    "redo": lambda p, r, c: _arrow(p, r, c, back=False),
     base.FEATURE_CONV: _conv, base.FEATURE_POOL: _pool, base.CLASSIFICATION: _dense,
     base.NORMALIZATION: _norm, base.REGULARIZATION: _dropout, base.ACTIVATION: _activation,
     base.RESHAPE: _reshape, base.MERGE: _merge, base.IO: _io, base.BACKBONES: _backbone,

@@ -7,6 +7,8 @@ refused with the reason beside the field.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -25,10 +27,12 @@ from designer import commands, icons
 from designer.canvas.faces import block_face, shapes_text
 from designer.canvas.items import category_color
 from designer.document import Document, Refresh
-from designer.editors import Editor, make_editor
 from engine.layers import REGISTRY
 from engine.shapes import fmt_shape
 from engine.summary import human_bytes, human_count
+
+if TYPE_CHECKING:
+    from designer.editors import Editor
 
 REFUSED_STYLE = "color: #d12c2c;"
 
@@ -121,6 +125,8 @@ class Inspector(QScrollArea):
         layout.addWidget(self.info)
 
     def _build_node(self, layout: QVBoxLayout, node_id: str) -> None:
+        from designer.editors import make_editor  # not needed before a block is selected
+
         node = self.doc.graph.nodes[node_id]
         kind = REGISTRY.get(node.kind) if node.kind in REGISTRY else None
         header = QHBoxLayout()

@@ -17,7 +17,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
-    QStyle,
     QStyleOptionGraphicsItem,
     QWidget,
 )
@@ -107,7 +106,7 @@ class EdgeItem(QGraphicsPathItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         colors = theme.colors()
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = self.isSelected()
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         color = colors.selection if selected or self.highlighted else colors.edge
         if self.highlighted:

@@ -18,7 +18,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
-    QStyle,
     QStyleOptionGraphicsItem,
     QWidget,
 )
@@ -156,7 +155,7 @@ class BlockItem(QGraphicsRectItem):
         colors = theme.colors()
         face = self.face()
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = self.isSelected()
         rect = QRectF(0, 0, BLOCK_W, BLOCK_H)
         fill = colors.group if self.is_group else colors.block
         border = colors.block_border
@@ -335,7 +334,7 @@ class GroupFrameItem(QGraphicsItem):
               widget: QWidget | None = None) -> None:
         colors = theme.colors()
         face = block_face(self.scene().doc, self.node_id)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = self.isSelected()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         fill = QColor(colors.group)
         fill.setAlpha(150)
