@@ -94,6 +94,7 @@ class Inspector(QScrollArea):
     def _build(self) -> None:
         self.editors, self.reasons = {}, {}
         self.name_edit = self.info = self.problem = None
+        self.overview: list[QLabel] = []
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(10, 10, 10, 10)
@@ -119,10 +120,19 @@ class Inspector(QScrollArea):
         self._fill_info()
 
     def _build_overview(self, layout: QVBoxLayout) -> None:
-        self.info = QLabel()
-        self.info.setWordWrap(True)
-        self.info.setTextFormat(Qt.TextFormat.RichText)
-        layout.addWidget(self.info)
+        # Plain-text labels: a word-wrapped rich-text one is laid out anew for every width
+        # the docks try while the window opens (~8 ms at start).
+        self.overview = [QLabel() for _ in range(4)]
+        title, about, self.info, hint = self.overview
+        for label, style in ((title, "font-weight: bold;"), (hint, "font-style: italic;")):
+            label.setStyleSheet(style)
+        for label in self.overview:
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            layout.addWidget(label)
+        layout.insertSpacing(2, 8)
+        hint.setText("Select a block to edit its parameters.")
+        layout.insertSpacing(4, 8)
 
     def _build_node(self, layout: QVBoxLayout, node_id: str) -> None:
         from designer.editors import make_editor  # not needed before a block is selected
@@ -221,15 +231,17 @@ class Inspector(QScrollArea):
         doc = self.doc
         if not self.ids:
             totals = doc.totals
-            problems = doc.analysis.problems
-            count = len(problems)
-            state = (f"<span style='color:#d12c2c'>{count}&nbsp;problem"
-                     f"{'s' if count != 1 else ''}</span>" if problems else "no&nbsp;problems")
-            self.info.setText(
-                f"<b>{doc.project.name}</b><br>{doc.project.description}<br><br>"
-                f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
-                f"{human_count(totals['macs'])} MACs · {state}<br><br>"
-                "<i>Select a block to edit its parameters.</i>")
+            count = len(doc.analysis.problems)
+            state = f"{count}\u00a0problem{'s' if count != 1 else ''}" if count else "no problems"
+            title, about, info, _hint = self.overview
+            title.setText(doc.project.name)
+            about.setText(doc.project.description)
+            about.setVisible(bool(doc.project.description))
+            text = (f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
+                    f"{human_count(totals['macs'])} MACs · {state}")
+            if info.text() != text:
+                info.setText(text)
+                info.setStyleSheet(REFUSED_STYLE if count else "")
             return
         node_id = self.node_id
         if node_id is None or node_id not in doc.graph.nodes:
