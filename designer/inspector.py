@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 REFUSED_STYLE = "color: #d12c2c;"
 
 
+MIN_WIDTH, WIDTH = 240, 330
+
+
 class Inspector(QScrollArea):
     toggle_group = Signal(str)
     ungroup = Signal(str)
@@ -46,14 +50,23 @@ class Inspector(QScrollArea):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        # Never a horizontal scroll bar: the form wraps its labels to the width it gets. A
+        # bar that came and went with each edit made the scroll area lay out its page again
+        # and again (a rich-text label ~30 times per edit).
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(MIN_WIDTH)
         self.doc: Document | None = None
         self.ids: list[str] = []
         self.editors: dict[str, Editor] = {}
         self.reasons: dict[str, QLabel] = {}
         self.name_edit: QLineEdit | None = None
         self.info: QLabel | None = None
+        self.info_head: QLabel | None = None
         self.problem: QLabel | None = None
         self._build()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(WIDTH, super().sizeHint().height())
 
     def set_document(self, doc: Document) -> None:
         if self.doc is not None:
@@ -93,7 +106,7 @@ class Inspector(QScrollArea):
     # --------------------------------------------------------------- building
     def _build(self) -> None:
         self.editors, self.reasons = {}, {}
-        self.name_edit = self.info = self.problem = None
+        self.name_edit = self.info = self.info_head = self.problem = None
         self.overview: list[QLabel] = []
         page = QWidget()
         layout = QVBoxLayout(page)
@@ -124,8 +137,11 @@ class Inspector(QScrollArea):
         # the docks try while the window opens (~8 ms at start).
         self.overview = [QLabel() for _ in range(4)]
         title, about, self.info, hint = self.overview
-        for label, style in ((title, "font-weight: bold;"), (hint, "font-style: italic;")):
-            label.setStyleSheet(style)
+        for label, bold in ((title, True), (hint, False)):
+            font = label.font()
+            font.setBold(bold)
+            font.setItalic(not bold)
+            label.setFont(font)
         for label in self.overview:
             label.setWordWrap(True)
             label.setTextFormat(Qt.TextFormat.PlainText)
@@ -144,9 +160,18 @@ class Inspector(QScrollArea):
         name = "group" if node.is_group else (kind.category if kind else "")
         glyph.setPixmap(icons.icon(name, category_color(node.kind)).pixmap(28, 28))
         header.addWidget(glyph)
-        title = QLabel(f"<b>{'Group' if node.is_group else node.kind}</b><br>"
-                       f"<span style='color:gray'>{kind.category if kind else ''}</span>")
-        header.addWidget(title, 1)
+        # Plain-text labels: a rich-text one is laid out again on every edit.
+        title = QLabel("Group" if node.is_group else node.kind)
+        font = title.font()
+        font.setBold(True)
+        title.setFont(font)
+        category = QLabel(kind.category if kind else "")
+        category.setStyleSheet("color: gray;")
+        names = QVBoxLayout()
+        names.setSpacing(0)
+        names.addWidget(title)
+        names.addWidget(category)
+        header.addLayout(names, 1)
         layout.addLayout(header)
         if kind is not None:
             about = QLabel(kind.help)
@@ -181,11 +206,18 @@ class Inspector(QScrollArea):
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
         layout.addWidget(line)
+        # Plain text: a word-wrapped rich-text label is laid out a dozen times per edit
+        # (every width the scroll area tries), which cost more than the edit itself.
+        self.info_head = QLabel()
+        font = self.info_head.font()
+        font.setBold(True)
+        self.info_head.setFont(font)
         self.info = QLabel()
-        self.info.setTextFormat(Qt.TextFormat.RichText)
-        self.info.setWordWrap(True)
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.info)
+        for label in (self.info_head, self.info):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(label)
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setObjectName("problem")
@@ -241,18 +273,23 @@ class Inspector(QScrollArea):
                     f"{human_count(totals['macs'])} MACs · {state}")
             if info.text() != text:
                 info.setText(text)
-                info.setStyleSheet(REFUSED_STYLE if count else "")
+                palette = info.palette()
+                palette.setColor(QPalette.ColorRole.WindowText,
+                                 QColor("#d12c2c") if count else self.palette().windowText().color())
+                info.setPalette(palette)
             return
         node_id = self.node_id
         if node_id is None or node_id not in doc.graph.nodes:
             return
         node = doc.graph.nodes[node_id]
         face = block_face(doc, node_id)
+        head = ""
         if node.is_group:
             summary = doc.analysis.group(node_id)
-            text = (f"<b>{face.kind}</b><br>input: {shapes_text(summary.input_shapes)}<br>"
-                    f"output: {shapes_text(summary.output_shapes)}<br>"
-                    f"parameters: {summary.params:,} (trainable {summary.trainable:,})<br>"
+            head = face.kind
+            text = (f"input: {shapes_text(summary.input_shapes)}\n"
+                    f"output: {shapes_text(summary.output_shapes)}\n"
+                    f"parameters: {summary.params:,} (trainable {summary.trainable:,})\n"
                     f"MACs: {summary.macs:,} ({human_count(summary.macs)})")
         else:
             result = doc.analysis.results.get(node_id)
@@ -263,14 +300,16 @@ class Inspector(QScrollArea):
                     text = "Shape unknown: a block upstream has a problem."
             else:
                 inputs = ", ".join(fmt_shape(s) for s in result.input_shapes) or "—"
-                text = (f"<b>{face.detail}</b><br>input: {inputs}<br>"
-                        f"output: <b>{fmt_shape(result.shape)}</b><br>"
+                head = face.detail
+                text = (f"input: {inputs}\noutput: {fmt_shape(result.shape)}\n"
                         f"parameters: {result.params:,} (trainable {result.trainable:,}, "
-                        f"non-trainable {result.non_trainable:,})<br>"
-                        f"MACs: {result.macs:,} ({human_count(result.macs)})<br>"
+                        f"non-trainable {result.non_trainable:,})\n"
+                        f"MACs: {result.macs:,} ({human_count(result.macs)})\n"
                         f"activation memory: {human_bytes(result.memory)}")
-        if self.info.text() != text:
-            self.info.setText(text)
+        for label, value in ((self.info_head, head), (self.info, text)):
+            if label.text() != value:
+                label.setText(value)
+            label.setVisible(bool(value))
         if self.problem is not None:
             if face.problem:
                 self.problem.setText(f"<b>Problem:</b> {face.problem}"

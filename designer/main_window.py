@@ -20,6 +20,7 @@ from designer.canvas.view import CanvasView, _project_paths
 from designer.document import Document, Refresh
 from designer.editing import EditController
 from designer.files import FileController
+from designer.inspector import WIDTH as INSPECTOR_WIDTH
 from designer.inspector import Inspector
 from designer.palette import Palette
 from designer.panels.problems import ProblemsPanel
@@ -213,7 +214,8 @@ class MainWindow(QMainWindow):
         if not (isinstance(state, QByteArray) and not state.isEmpty()
                 and self.restoreState(state, STATE_VERSION)):
             self.resizeDocks([self.docks["palette"], self.docks["inspector"]],
-                             [self.palette.preferred_width(), 330], Qt.Orientation.Horizontal)
+                             [self.palette.preferred_width(), INSPECTOR_WIDTH],
+                             Qt.Orientation.Horizontal)
             self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:

@@ -151,3 +151,17 @@ def test_a_long_network_opens_on_its_first_blocks(window):
     first = window.scene.blocks[g.by_name("input").id].sceneBoundingRect()
     shown = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
     assert shown.contains(first)
+
+
+def test_the_inspector_never_scrolls_sideways(window):
+    """A horizontal bar that came and went made every edit lay the inspector out again and
+    again (it doubled the time of an edit on a 1,000-block network)."""
+    from designer.inspector import MIN_WIDTH
+
+    window.scene.select_ids([window.doc.graph.by_name("conv1").id])
+    flush(window)
+    inspector = window.inspector
+    assert not inspector.horizontalScrollBar().isVisible()
+    assert inspector.width() >= MIN_WIDTH
+    assert inspector.info_head.text().startswith("8 @ 3×3")
+    assert "output: 8×28×28" in inspector.info.text()
