@@ -210,7 +210,7 @@ def _collapsed(name: str, model: nn.Module, state: dict[str, Any] | None,
         raise ImportFailure(f"torchvision's {name} cannot run on "
                             f"{'×'.join(map(str, input_shape))}: {exc}") from None
     trainable, stats = counts(module)
-    params = {"source": f"torchvision:{name}", "cut": cut,
+    params = {"source": f"torchvision:{name}", "cut": cut or "",
               "options": json.dumps(options, sort_keys=True) if options else "",
               "in_shape": list(input_shape), "out_shape": list(out_shape),
               "trainable": trainable, "non_trainable": stats, "macs": _macs(module, input_shape)}

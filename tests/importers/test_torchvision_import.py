@@ -185,6 +185,11 @@ def test_a_state_dict_for_other_class_counts_sets_num_classes(tmp_path):
                                    input_shape=(3, 64, 64), collapse=True)
     block = collapsed.project.graph.by_name("squeezenet1_1")
     assert json.loads(block.params["options"]) == {"num_classes": 7}
+    # An uncut backbone must still be a project the file format (and the designer) accepts.
+    from engine import project as project_io
+
+    saved = project_io.save(collapsed.project, tmp_path / "collapsed.netdraft")
+    assert project_io.load(saved).graph.by_name("squeezenet1_1").params["cut"] == ""
 
 
 def test_the_palette_backbone_defaults_describe_what_it_builds():
