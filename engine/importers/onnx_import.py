@@ -20,6 +20,7 @@ import numpy as np
 from engine.graph import GROUP_KIND, Graph
 from engine.importers.common import Imported, unmapped_message
 from engine.importers.onnx_ops import OnnxOps, attrs_of
+from engine.importers.onnx_patterns import PatternsMixin, find_rbf, preprocessing_metadata
 from engine.importers.safe_load import UNREADABLE, ImportFailure
 from engine.project import Project
 from engine.validate import Analysis
@@ -69,7 +70,7 @@ def _scopes(node: Any) -> list[str]:
     return parts
 
 
-class _Importer(OnnxOps):
+class _Importer(PatternsMixin, OnnxOps):
     def __init__(self, model: Any, source: str) -> None:
         from onnx import numpy_helper
 
@@ -85,6 +86,7 @@ class _Importer(OnnxOps):
         self.groups: dict[str, str] = {}
         self.uses = Counter(i for n in model.graph.node for i in n.input)
         self.group_of_block: dict[str, str | None] = {}
+        self.pre_meta = preprocessing_metadata(model)
 
     # ----------------------------------------------------------------- helpers
     def shape(self, tensor: str) -> tuple[int, ...] | None:
@@ -153,8 +155,13 @@ class _Importer(OnnxOps):
         self.batch = dims[0] or 1
         new = self.graph.add_node("Input", name="input", params={"shape": dims[1:]})
         self.value[inputs[0].name] = new.id
-        for node in graph.node:
-            if all(i in self.consts or not i for i in node.input) and node.op_type in FOLDABLE:
+        rbf, covered = find_rbf(self.model)
+        for index, node in enumerate(graph.node):
+            if index in rbf:
+                self.rbf(node, *rbf[index])
+            elif index in covered:
+                continue
+            elif all(i in self.consts or not i for i in node.input) and node.op_type in FOLDABLE:
                 self.fold(node)
             elif any(i and i not in self.consts and i not in self.value for i in node.input):
                 # Downstream of an unmapped op: count it too when no handler could map it.

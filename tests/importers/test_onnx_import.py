@@ -235,3 +235,41 @@ def test_cli_import_of_a_damaged_onnx_file_exits_2_without_a_traceback(tmp_path)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "bad.onnx" in out.stderr
     assert not (tmp_path / "x.netdraft").exists()
+
+
+def preprocessing_model(path: Path, raw_reused: bool = False) -> Path:
+    """In * (1/255) - mean, / std, then Relu (+ the raw input again when raw_reused)."""
+    mean = np.array([0.5, 0.25, 0.125], np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.25, 0.5, 2.0], np.float32).reshape(1, 3, 1, 1)
+    nodes = [helper.make_node("Mul", ["In", "scale"], ["m"]),
+             helper.make_node("Sub", ["m", "mean"], ["s"]),
+             helper.make_node("Div", ["s", "std"], ["d"]),
+             helper.make_node("Relu", ["d"], ["out" if not raw_reused else "r"])]
+    if raw_reused:
+        nodes.append(helper.make_node("Add", ["r", "In"], ["out"]))
+    graph = helper.make_graph(
+        nodes, "pre", [helper.make_tensor_value_info("In", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [_init("scale", np.array(1 / 255, np.float32)), _init("mean", mean),
+         _init("std", std)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    model.metadata_props.add(key="preprocessing", value='{"scale": 0.00392156862745098, '
+                             '"mean": [0.5, 0.25, 0.125], "channel_order": "BGR"}')
+    onnx.save(model, str(path))
+    return path
+
+
+def test_preprocessing_after_the_input_becomes_the_input_blocks_params(tmp_path):
+    graph = import_onnx(preprocessing_model(tmp_path / "pre.onnx")).project.graph
+    node = next(n for n in graph.leaves() if n.kind == "Input")
+    assert node.params["scale"] == 1 / 255  # the metadata's exact value
+    assert node.params["mean"] == "0.5,0.25,0.125"
+    assert node.params["std"] == "0.25,0.5,2.0"
+    assert node.params["channel_order"] == "BGR"
+    assert [n.kind for n in graph.leaves()] == ["Input", "ReLU"]
+
+
+def test_preprocessing_is_not_folded_when_the_raw_input_is_used_again(tmp_path):
+    with pytest.raises(ImportFailure, match="Mul"):
+        import_onnx(preprocessing_model(tmp_path / "pre.onnx", raw_reused=True))
