@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import sys
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPixmapCache
 from PySide6.QtWidgets import QApplication
 
-from designer import settings_store, theme
+from designer import clipboard, settings_store, theme
 from designer.document import Document
 from designer.main_window import MainWindow
 from engine import project as projects
@@ -24,7 +25,15 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     theme.apply(app, settings_store.theme_choice())
     # Blocks are cached as pixmaps (DeviceCoordinateCache): room for a large network's.
     QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), 96 * 1024))
+    global _clipboard_hook
+    if not _clipboard_hook:
+        app.aboutToQuit.connect(clipboard.hand_over_at_exit)
+        atexit.register(clipboard.hand_over_at_exit)
+        _clipboard_hook = True
     return app
+
+
+_clipboard_hook = False
 
 
 def build_window(path: str | None = None) -> MainWindow:

@@ -44,13 +44,41 @@ def to_mime(frag: dict[str, Any]) -> QMimeData:
 
 
 def from_mime(mime: QMimeData | None) -> dict[str, Any] | None:
-    if mime is None or not mime.hasFormat(MIME):
+    """The fragment on the clipboard: our own format, or its plain-text copy (what is left
+    after a Netdraft window quits, see ``hand_over_at_exit``)."""
+    if mime is None:
         return None
     try:
-        frag = json.loads(bytes(mime.data(MIME)).decode("utf-8"))
+        if mime.hasFormat(MIME):
+            frag = json.loads(bytes(mime.data(MIME)).decode("utf-8"))
+        elif mime.hasText() and mime.text().lstrip().startswith("{"):
+            frag = json.loads(mime.text())
+        else:
+            return None
     except (ValueError, UnicodeDecodeError):
         return None
-    return frag if isinstance(frag, dict) and isinstance(frag.get("nodes"), list) else None
+    if not isinstance(frag, dict) or not isinstance(frag.get("nodes"), list):
+        return None
+    if not isinstance(frag.get("edges", []), list) or not all(
+            isinstance(n, dict) and "id" in n and "kind" in n for n in frag["nodes"]):
+        return None
+    return frag
+
+
+def hand_over_at_exit() -> None:
+    """Swap the clipboard's Python-made data for a plain-text copy that Qt makes itself.
+
+    Otherwise Qt's clipboard deletes our QMimeData from a C++ exit handler after Python has
+    shut down, and PySide's wrapper crashes the process on the way out (a segfault after a
+    copy). The text is the same JSON, so a paste in a later Netdraft still works."""
+    from PySide6.QtGui import QGuiApplication
+
+    if QGuiApplication.instance() is None:
+        return
+    board = QGuiApplication.clipboard()
+    mime = board.mimeData()
+    if mime is not None and mime.hasFormat(MIME):
+        board.setText(bytes(mime.data(MIME)).decode("utf-8"))
 
 
 def paste(doc: Document, frag: dict[str, Any], offset: Point = PASTE_OFFSET

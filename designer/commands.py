@@ -8,6 +8,7 @@ reports the engine's message if one is refused, and only then puts the command o
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,10 +27,19 @@ class Command(QUndoCommand):
     def __init__(self, doc: Document, text: str, step_list: Iterable[steps.Step] = (),
                  merge_key: Any = None) -> None:
         super().__init__(text)
-        self.doc = doc
+        # The stack (a child of the Document) owns this command on the C++ side; a strong
+        # Python reference back would make a cycle that the garbage collector frees in an
+        # order that crashes PySide (the Document's C++ side deleted first).
+        self._doc = weakref.ref(doc)
         self.steps: list[steps.Step] = list(step_list)
         self.merge_key = merge_key
         self._applied = False
+
+    @property
+    def doc(self) -> Document:
+        doc = self._doc()
+        assert doc is not None, "a command outlived its document"
+        return doc
 
     def apply_first(self) -> None:
         """Apply the steps one by one; on a refusal revert those done and re-raise."""

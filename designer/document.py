@@ -79,6 +79,7 @@ class Document(QObject):
         self.graph.changed.unsubscribe(self._on_change)
         self.analysis.close()
         self._timer.stop()
+        self.undo_stack.clear()  # the commands go now, while the document is whole
 
     # ---------------------------------------------------------------- naming
     @property

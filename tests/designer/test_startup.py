@@ -38,3 +38,32 @@ def test_dialogs_and_editors_wait_until_they_are_needed():
                          text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_quitting_after_a_copy_exits_cleanly_and_leaves_a_pasteable_copy():
+    """Qt deletes the clipboard's data from a C++ exit handler; data made in Python must be
+    handed over before then or the process dies with a segfault on the way out."""
+    code = ("from designer.app import build_window, make_app; from designer import clipboard; "
+            "app = make_app([]); window = build_window(None); "
+            "window.scene.select_ids([window.doc.graph.by_name('C1').id]); "
+            "window.actions_by_name['copy'].trigger(); "
+            "clipboard.hand_over_at_exit(); "
+            "frag = clipboard.from_mime(app.clipboard().mimeData()); "
+            "print(frag['nodes'][0]['name'], app.clipboard().mimeData().hasFormat(clipboard.MIME))")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # The plain-text copy (no Netdraft format any more) still pastes as the block.
+    assert out.stdout.split() == ["C1", "False"]
+
+
+def test_a_copy_left_on_the_clipboard_does_not_crash_the_exit():
+    code = ("from designer.app import build_window, make_app; "
+            "app = make_app([]); window = build_window(None); "
+            "window.scene.select_ids([window.doc.graph.by_name('C1').id]); "
+            "window.actions_by_name['copy'].trigger(); print('copied')")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert (out.returncode, out.stdout.strip()) == (0, "copied"), out.stderr[-2000:]
