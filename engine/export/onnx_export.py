@@ -71,6 +71,46 @@ class _Half(nn.Module):
         return self.inner(x.half()).float()
 
 
+class _LrnOp(torch.autograd.Function):
+    """torch's local response norm, exported as one ONNX LRN node (the TorchScript exporter
+    otherwise writes a dozen ops — Pow, Pad, AveragePool, Transpose, If — that no importer
+    reads back as the block)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, size: int, alpha: float, beta: float,
+                k: float) -> torch.Tensor:
+        return torch.nn.functional.local_response_norm(x, size, alpha, beta, k)
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, size: int, alpha: float, beta: float, k: float) -> Any:
+        return g.op("LRN", x, size_i=size, alpha_f=alpha, beta_f=beta, bias_f=k)
+
+
+class _LrnForExport(nn.Module):
+    def __init__(self, lrn: nn.LocalResponseNorm) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = lrn.size, lrn.alpha, lrn.beta, lrn.k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _LrnOp.apply(x, self.size, self.alpha, self.beta, self.k)
+
+
+def _lrn_as_onnx_op(module: nn.Module) -> nn.Module:
+    """A copy whose local response norms export as ONNX LRN nodes; ``module`` itself when it
+    has none. Only odd window sizes: for an even size ONNX centres the window one channel
+    later than torch does, so those keep the (exact) decomposition."""
+    found = [name for name, m in module.named_modules()
+             if isinstance(m, nn.LocalResponseNorm) and m.size % 2 == 1]
+    if not found:
+        return module
+    copy = _copy(module)
+    for name in found:
+        parent_name, _, child = name.rpartition(".")
+        parent = copy.get_submodule(parent_name) if parent_name else copy
+        setattr(parent, child, _LrnForExport(getattr(parent, child)))
+    return copy
+
+
 def io_names(graph: Graph) -> tuple[str, str]:
     """The ONNX input and output names: the Input and Output blocks' names."""
     leaves = graph.leaves()
@@ -183,7 +223,8 @@ def _run_exporter(name: str, target: nn.Module, args: tuple, names: tuple[str, s
         axes = {n: {0: "batch"} for n in names} if dynamic and names else None
         # PRESERVE (the module is in eval mode) keeps BatchNorm blocks as BatchNormalization
         # nodes; EVAL would fold them into the convolutions and change the parameter count.
-        torch.onnx.export(target, args, buffer, dynamo=False, opset_version=opset,
+        torch.onnx.export(_lrn_as_onnx_op(target), args, buffer, dynamo=False,
+                          opset_version=opset,
                           dynamic_axes=axes, do_constant_folding=True,
                           training=torch.onnx.TrainingMode.PRESERVE, **io_kwargs)
         return onnx.load_from_string(buffer.getvalue())

@@ -48,7 +48,9 @@ CASES: dict[str, list[tuple[list[int], dict]]] = {
     "RBF": [(VECTOR, {"units": 5})],
     "BatchNorm": [(IMAGE, {}), (VECTOR, {"momentum": 0.01, "epsilon": 0.001})],
     "LayerNorm": [(IMAGE, {}), (VECTOR, {"epsilon": 0.001})],
-    "LocalResponseNorm": [([7, 5, 5], {"size": 3, "alpha": 0.001, "beta": 0.5, "k": 1.5})],
+    # An odd window exports as one LRN node, an even one as torch's decomposition.
+    "LocalResponseNorm": [([7, 5, 5], {"size": 3, "alpha": 0.001, "beta": 0.5, "k": 1.5}),
+                          ([7, 5, 5], {"size": 4, "alpha": 0.01, "beta": 0.75, "k": 2.0})],
     "Dropout": [(VECTOR, {"rate": 0.3})],
     "SpatialDropout2D": [(IMAGE, {"rate": 0.2})],
     "LeakyReLU": [(IMAGE, {"negative_slope": 0.2})],
@@ -160,3 +162,21 @@ def test_the_dynamo_exporter_handles_the_custom_blocks(tmp_path):
     x = torch.rand(3, 3, 10, 9)
     report = check(module, result.path, x)
     assert report.passed, report.summary()
+
+
+@pytest.mark.parametrize("size, lrn_nodes", [(5, 1), (4, 0)])
+def test_local_response_norm_is_one_lrn_node_where_onnx_means_the_same(size, lrn_nodes,
+                                                                       tmp_path):
+    """ONNX's LRN window is centred as torch's only for odd sizes (AlexNet's 5)."""
+    import onnx
+
+    project = chain([8, 4, 4], ("LocalResponseNorm", {"size": size, "alpha": 0.01,
+                                                      "beta": 0.75, "k": 2.0}))
+    module = randomize(build_module(project.graph)).eval()
+    result = export_onnx(project, module, tmp_path / "lrn.onnx", exporter="torchscript")
+    ops = [n.op_type for n in onnx.load(str(result.path)).graph.node]
+    assert ops.count("LRN") == lrn_nodes, ops
+    assert ("Pow" in ops) == (lrn_nodes == 0), ops
+    x = torch.rand((3, 8, 4, 4), generator=torch.Generator().manual_seed(1)) * 4
+    report = check(module, result.path, x)
+    assert report.passed and report.max_abs_diff <= 1e-5, report.summary()

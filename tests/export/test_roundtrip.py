@@ -58,16 +58,10 @@ def test_resnet18_without_preprocessing_round_trips(exporter, tmp_path):
     round_trip(project, tmp_path, exporter)
 
 
-ALEXNET_LRN = pytest.mark.xfail(
-    raises=onnx_import.ImportFailure, strict=True,
-    reason="LocalResponseNorm exports as a decomposition (Pow, Transpose, If, ...), "
-           "not an LRN node the importer maps")
-
-
 @pytest.mark.parametrize("name", ["keras-mnist", "lenet-5", "googlenet", "resnet18",
-                                  pytest.param("alexnet",
-                                               marks=[pytest.mark.slow, ALEXNET_LRN])])
+                                  pytest.param("alexnet", marks=pytest.mark.slow)])
 def test_template_round_trips(name, tmp_path):
-    """The Input's preprocessing (Mul/Sub/Div) and RBF's ReduceSum/MatMul pattern come back
-    as the blocks they were exported from."""
+    """The Input's preprocessing (Mul/Sub/Div), RBF's ReduceSum/MatMul pattern and
+    AlexNet's local response norms (one LRN node each) come back as the blocks they were
+    exported from."""
     round_trip(templates.open_template(name), tmp_path)
