@@ -71,6 +71,22 @@ def test_resume_after_an_epoch_and_mid_epoch_ends_with_the_same_weights(tmp_path
     rows = list(csv.DictReader((mid_epoch / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert not (mid_epoch / checkpoint.INTERRUPTED).exists()
+    # TensorBoard holds the same figures, once per epoch across the interrupted and the
+    # resumed process.
+    scalars = _tensorboard_scalars(mid_epoch / "tensorboard")
+    for key in ("train_loss", "val_accuracy", "lr"):
+        steps, values = scalars[key.replace("_", "/", 1)]
+        assert steps == [1, 2], key
+        assert values == pytest.approx([float(r[key]) for r in rows], rel=1e-5), key
+
+
+def _tensorboard_scalars(folder) -> dict[str, tuple[list[int], list[float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: ([e.step for e in events.Scalars(tag)], [e.value for e in events.Scalars(tag)])
+            for tag in events.Tags()["scalars"]}
 
 
 def test_checkpoint_is_plain_data_with_project_and_class_names(tmp_path):
