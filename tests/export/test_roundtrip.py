@@ -11,12 +11,9 @@ from engine import templates
 from engine.backend.build import build_module
 from engine.export.onnx_export import export_onnx
 from engine.graph import MISSING
+from engine.importers import onnx_import
 from engine.validate import analyze
 from tests.export.conftest import randomize
-
-onnx_import = pytest.importorskip(
-    "engine.importers.onnx_import",
-    reason="the ONNX importer (engine/importers/onnx_import.py) has not landed")
 
 
 def weighted_shapes(graph) -> list[tuple[int, ...]]:

@@ -4,6 +4,7 @@ torchvision computes, with weights loaded from a file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -200,3 +201,52 @@ def test_the_palette_backbone_defaults_describe_what_it_builds():
     module = build_backbone(params)
     assert list(output_shape(module, tuple(params["in_shape"]))) == params["out_shape"]
     assert counts(module) == (params["trainable"], params["non_trainable"])
+
+
+def _cache_torchvision_weights(monkeypatch, hub: Path, enum_member) -> torch.nn.Module:
+    """Put a random resnet18 where torch's hub keeps a downloaded checkpoint: the file name
+    of the weights' URL under HUB/checkpoints, as torchvision's weights API looks for it."""
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(hub))
+    model = random_model("resnet18")
+    target = hub / "checkpoints" / Path(enum_member.url).name
+    target.parent.mkdir(parents=True)
+    torch.save(model.state_dict(), target)
+    return model
+
+
+@pytest.mark.parametrize("tag", ["DEFAULT", "IMAGENET1K_V1"])
+def test_weights_api_tags_load_from_torch_hub_cache(tmp_path, monkeypatch, tag):
+    from torchvision.models import ResNet18_Weights
+
+    model = _cache_torchvision_weights(monkeypatch, tmp_path / "hub",
+                                       ResNet18_Weights.IMAGENET1K_V1)
+    imported = import_torchvision("resnet18", tag, input_shape=(3, 64, 64))
+    assert any("ResNet18_Weights.IMAGENET1K_V1" in note for note in imported.notes), \
+        imported.notes
+    project_path = tmp_path / "resnet18.netdraft"
+    weights.save(imported.project, project_path, imported.tensors, "imported")
+    save(imported.project, project_path)
+    module, report = build_with_weights(imported.project, project_path)
+    assert report.loaded and not report.fresh
+    x = pixels(64)
+    with torch.no_grad():
+        assert max_diff(module(x), model(network_input(module, x))) <= TOLERANCE
+
+
+def test_weights_api_unknown_tag_and_offline_download_are_clear(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "empty-hub"))
+    with pytest.raises(ImportFailure, match="torchvision has no weights 'IMAGENET1K_V9' "
+                                            "for resnet18"):
+        import_torchvision("resnet18", "IMAGENET1K_V9")
+
+    def offline(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(ImportFailure) as failure:
+        import_torchvision("resnet18", "DEFAULT")
+    message = str(failure.value)
+    assert "cannot download torchvision's resnet18 weights DEFAULT" in message
+    assert "offline" in message and "--weights FILE" in message

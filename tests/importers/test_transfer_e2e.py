@@ -4,33 +4,16 @@ the frozen weights come out bit-identical."""
 
 from __future__ import annotations
 
-import inspect
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from engine.graph import Graph
 from engine.project import Project, load, save
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def trainer_loads_stored_weights() -> bool:
-    try:
-        from engine.backend import train
-    except ImportError:
-        return False
-    return "load_into" in inspect.getsource(train)
-
-
-pytestmark = pytest.mark.skipif(
-    not trainer_loads_stored_weights(),
-    reason="the trainer (engine/backend/train.py) does not load a project's stored weights "
-           "yet: it needs engine.weights.load_into(model, graph, project.weights, "
-           "project_path) after build_module")
 
 
 def cli(*args: str) -> None:
