@@ -19,6 +19,7 @@ from engine.export.onnx_export import export_onnx
 from engine.export.parity import check, generated_inputs, session
 from engine.export.python_code import class_identifier, generate
 from engine.export.safetensors_export import export_safetensors
+from engine.layers import REGISTRY
 from tests.export.conftest import load_class, load_module, randomize, ruff
 
 HEAVY = {"vgg16", "resnet152"}
@@ -61,8 +62,17 @@ def test_template_exports(name, tmp_path):
     assert report.passed, report.summary()
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["netdraft.project"] == name
-    assert json.loads(meta["preprocessing"])["input_shape"] == list(module.input_shape)
-    assert isinstance(json.loads(meta["class_names"]), list)
+    pre = json.loads(meta["preprocessing"])
+    given = REGISTRY.get("Input").resolve(project.graph.by_name(_input_name(project)).params)
+    assert pre["input_shape"] == list(module.input_shape)
+    assert pre["scale"] == pytest.approx(float(given["scale"]))
+    assert pre["mean"] == [float(v) for v in str(given["mean"]).split(",") if v.strip()]
+    assert pre["std"] == [float(v) for v in str(given["std"]).split(",") if v.strip()]
+    assert pre["channel_order"] == given["channel_order"] and pre["applied_in_model"]
+    classes = REGISTRY.get("Output").resolve(
+        project.graph.by_name(_output_name(project)).params)
+    assert json.loads(meta["class_names"]) == [
+        c.strip() for c in classes["class_names"].split(",") if c.strip()]
     assert [i.name for i in model.graph.input] == [_input_name(project)]
     assert [o.name for o in model.graph.output] == [_output_name(project)]
     if not heavy:  # the batch axis is free: 1 and 3 images run too
