@@ -7,6 +7,7 @@ output changes.
 
 from __future__ import annotations
 
+import difflib
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from engine.graph import Change, Edge, Graph, Node
 from engine.layers import REGISTRY, LayerKind, Shape, ShapeError
+from engine.layers.base import COMMON_PARAMS
 from engine.shapes import fmt_shape, volume
 
 BYTES_PER_VALUE = 4  # float32 activations
@@ -103,7 +105,7 @@ class Analysis:
         self._cyclic: set[str] = set()
         # What depends only on (kind, params[, input shapes]) is worked out once per distinct
         # key: networks repeat their blocks (ResNet-152's 516 blocks are 56 distinct ones).
-        self._checked: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._checked: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._outcomes: dict[tuple[str, str, tuple[Shape, ...]], tuple] = {}
         self.live = live
         if live:
@@ -241,18 +243,20 @@ class Analysis:
             return self._problem(node, "unknown_kind",
                                  _join(node, f"unknown block kind {node.kind!r}"),
                                  f"replace it with one of: {known}")
-        if node.id in self._cyclic:
-            return self._problem(node, "cycle", _join(node, "is part of a cycle"),
-                                 "remove one of the connections that loop back to it")
         kind = REGISTRY.get(node.kind)
         params_key = (node.kind, repr(node.params))  # repr tells 1, 1.0 and True apart
-        errors = self._checked.get(params_key)
-        if errors is None:
-            errors = self._checked[params_key] = kind.check_params(node.params)
-        if errors:
-            name, reason = errors[0]
-            return self._problem(node, "param", _join(node, f"{name}: {reason}"),
-                                 f"set {name} within its allowed values")
+        if params_key in self._checked:
+            wrong = self._checked[params_key]
+        else:
+            wrong = self._checked[params_key] = _param_problems(kind, node.params)
+        if node.id in self._cyclic:  # a cycle hides no parameter problem: both are listed
+            message = "is part of a cycle"
+            hint = "remove one of the connections that loop back to it"
+            if wrong is not None:
+                message, hint = f"{message}; {wrong[0]}", f"{hint}; {wrong[1]}"
+            return self._problem(node, "cycle", _join(node, message), hint)
+        if wrong is not None:
+            return self._problem(node, "param", _join(node, wrong[0]), wrong[1])
         edges = self._inputs.get(node.id)
         if edges is None:
             edges = self.graph.inputs_of(node.id)
@@ -391,6 +395,39 @@ class Analysis:
                              totals["memory"], problems)  # type: ignore[arg-type]
         self._group_cache[group_id] = result
         return result
+
+
+def _param_problems(kind: LayerKind, params: dict[str, Any]) -> tuple[str, str] | None:
+    """Every parameter outside the kind's schema, as one (message, hint); None when all fit.
+
+    A value out of range names the range; an unknown key names what the kind takes instead,
+    e.g. "remove 'bogus' (Dropout takes rate; every block also takes lr_mult)".
+    """
+    known = {p.name for p in kind.schema}
+    messages, hints = [], []
+    refused = [(name, reason) for name, reason in kind.check_params(params) if name in known]
+    if refused:
+        messages += [f"{name}: {reason}" for name, reason in refused]
+        names = " and ".join(name for name, _ in refused)
+        hints.append(f"set {names} within {'its' if len(refused) == 1 else 'their'} "
+                     "allowed values")
+    unknown = [str(name) for name in params if name not in known]
+    if unknown:
+        messages += [f"unknown parameter {name!r}" for name in unknown]
+        guesses = [(name, difflib.get_close_matches(name, sorted(known), n=1)) for name in unknown]
+        guesses = [(name, close[0]) for name, close in guesses if close]
+        if len(unknown) == 1:
+            meant = f"did you mean {guesses[0][1]!r}? " if guesses else ""
+        else:
+            meant = "".join(f"did you mean {close!r} for {name!r}? " for name, close in guesses)
+        own = ", ".join(p.name for p in kind.params)
+        common = ", ".join(p.name for p in COMMON_PARAMS)
+        takes = (f"{kind.id} takes {own}; every block also takes {common}" if own
+                 else f"{kind.id} takes only {common}, as every block does")
+        hints.append(f"remove {', '.join(repr(n) for n in unknown)} ({meant}{takes})")
+    if not messages:
+        return None
+    return "; ".join(messages), "; ".join(hints)
 
 
 def _evaluate(kind: LayerKind, node_params: dict[str, Any], inputs: tuple[Shape, ...]) -> tuple:
