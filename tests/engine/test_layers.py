@@ -55,12 +55,17 @@ def check_kind(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict |
 
 
 def torch_refuses(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict) -> None:
-    """What the rule refuses, torch refuses too (at construction or on the first batch)."""
+    """What the rule refuses, torch refuses too (at construction or on the first batch), or
+    it makes an empty output (a transposed convolution cropped to 0×0)."""
     kind = REGISTRY.get(kind_id)
     p = kind.resolve(params)
-    with pytest.raises((RuntimeError, ValueError)):
+    try:
         module = kind.build([tuple(s) for s in input_shapes], p, None)
-        module(*[torch.randn(2, *s) for s in input_shapes])
+        with torch.no_grad():
+            y = module(*[torch.randn(2, *s) for s in input_shapes])
+    except (RuntimeError, ValueError):
+        return
+    assert y.numel() == 0, f"{kind_id} {input_shapes} {params}: torch gives {tuple(y.shape)}"
 
 
 IMG = (4, 9, 9)
@@ -262,6 +267,125 @@ def test_dense_rule_matches_torch(shape, units, bias):
         torch_refuses("Dense", [shape], params)
         assume(False)
     check_kind("Dense", [shape], params)
+
+
+def rule_or_refusal(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict,
+                    torch_too: bool = True) -> None:
+    """check_kind on what the rule accepts; what it refuses, torch refuses too (torch_too)."""
+    kind = REGISTRY.get(kind_id)
+    try:
+        kind.shape(input_shapes, kind.resolve(params))
+    except ShapeError:
+        if torch_too:
+            torch_refuses(kind_id, input_shapes, params)
+        return
+    check_kind(kind_id, input_shapes, params)
+
+
+images = st.tuples(st.integers(1, 4), sizes, sizes)
+vectors = st.tuples(st.integers(1, 12))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=images, filters=st.integers(1, 5), kernel=pairs_or_ints, stride=pairs_or_ints,
+       padding=st.one_of(st.integers(0, 3), st.lists(st.integers(0, 3), min_size=2,
+                                                     max_size=2)),
+       output_padding=st.integers(0, 2), bias=st.booleans())
+def test_conv_transpose2d_rule_matches_torch(shape, filters, kernel, stride, padding,
+                                             output_padding, bias):
+    rule_or_refusal("ConvTranspose2D", [shape], {
+        "filters": filters, "kernel_size": kernel, "stride": stride, "padding": padding,
+        "output_padding": output_padding, "bias": bias})
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=images, multiplier=st.integers(1, 3), kernel=pairs_or_ints, stride=pairs_or_ints,
+       dilation=st.integers(1, 2), padding=paddings, bias=st.booleans())
+def test_depthwise_conv2d_rule_matches_torch(shape, multiplier, kernel, stride, dilation,
+                                             padding, bias):
+    rule_or_refusal("DepthwiseConv2D", [shape], {
+        "depth_multiplier": multiplier, "kernel_size": kernel, "stride": stride,
+        "dilation": dilation, "padding": padding, "bias": bias})
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=images, output_size=st.one_of(st.integers(1, 14),
+                                           st.lists(st.integers(1, 14), min_size=2, max_size=2)))
+def test_adaptive_avg_pool_rule_matches_torch(shape, output_size):
+    rule_or_refusal("AdaptiveAvgPool", [shape], {"output_size": output_size})
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=images, padding=st.one_of(st.integers(0, 3),
+                                       st.lists(st.integers(0, 3), min_size=2, max_size=2)),
+       scale=st.integers(1, 4), mode=st.sampled_from(["nearest", "bilinear"]))
+def test_zero_pad_and_upsample_rules_match_torch(shape, padding, scale, mode):
+    rule_or_refusal("ZeroPad2D", [shape], {"padding": padding})
+    rule_or_refusal("Upsample", [shape], {"scale_factor": scale, "mode": mode})
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4), data=st.data())
+def test_reshape_rule_matches_torch(shape, data):
+    """A target of the input's volume is built and runs; any other volume is refused."""
+    have = math.prod(shape)
+    target, left = [], have
+    for _ in range(data.draw(st.integers(0, 3))):
+        factor = data.draw(st.sampled_from([d for d in range(1, left + 1) if left % d == 0]))
+        target.append(factor)
+        left //= factor
+    check_kind("Reshape", [tuple(shape)], {"shape": [*target, left]})
+    other = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=3))
+    kind = REGISTRY.get("Reshape")
+    if math.prod(other) != have:
+        # torch would reshape a batch of 2 into any divisor of its 2·volume: refusing is ours
+        with pytest.raises(ShapeError):
+            kind.shape([tuple(shape)], kind.resolve({"shape": other}))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+       momentum=st.floats(0.0, 1.0), epsilon=st.floats(1e-12, 1.0))
+def test_norm_rules_match_torch(shape, momentum, epsilon):
+    shape = tuple(shape)
+    rule_or_refusal("BatchNorm", [shape], {"momentum": momentum, "epsilon": epsilon})
+    rule_or_refusal("LayerNorm", [shape], {"epsilon": epsilon})
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=images, size=st.integers(1, 8), alpha=st.floats(0.0, 1.0),
+       beta=st.floats(0.0, 2.0), k=st.floats(0.0, 3.0))
+def test_local_response_norm_rule_matches_torch(shape, size, alpha, beta, k):
+    rule_or_refusal("LocalResponseNorm", [shape],
+                    {"size": size, "alpha": alpha, "beta": beta, "k": k})
+
+
+@settings(max_examples=40, deadline=None)
+@given(base=st.one_of(vectors, images), n=st.integers(2, 4), data=st.data())
+def test_merge_rules_match_torch(base, n, data):
+    # Inputs shaped like base with some sizes changed (Concat: channels; Multiply: to 1).
+    channels = [data.draw(st.integers(1, 5)) for _ in range(n)]
+    rule_or_refusal("Add", [base] * n, {})
+    rule_or_refusal("Concat", [(c, *base[1:]) for c in channels], {})
+    ones = [tuple(1 if data.draw(st.booleans()) else d for d in base) for _ in range(n)]
+    rule_or_refusal("Multiply", ones, {})
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=st.lists(st.one_of(vectors, st.tuples(st.integers(1, 3), st.integers(1, 3),
+                                                    st.integers(1, 3))),
+                       min_size=2, max_size=3))
+def test_merges_refuse_what_torch_refuses(shapes):
+    """Any shapes: Concat accepts exactly what torch.cat does, Multiply (on inputs of one rank)
+    what broadcasting does; Add wants equal shapes, stricter than torch's broadcasting."""
+    rule_or_refusal("Concat", shapes, {})
+    rule_or_refusal("Multiply", shapes, {}, torch_too=len({len(s) for s in shapes}) == 1)
+    kind = REGISTRY.get("Add")
+    if len(set(shapes)) > 1:
+        with pytest.raises(ShapeError):
+            kind.shape(shapes, {})
+    else:
+        check_kind("Add", shapes)
 
 
 # ----------------------------------------------------------------- messages people read
