@@ -96,9 +96,9 @@ class MainWindow(QMainWindow):
         self.inspector.ungroup.connect(self.editing.ungroup)
         self.inspector.group_selection.connect(self.editing.group)
         self.undo_group.cleanChanged.connect(lambda _clean: self.update_title())
-        hints = QGuiApplication.styleHints()
-        hints.colorSchemeChanged.connect(lambda _scheme: self.set_theme(self.theme_choice,
-                                                                         save=False))
+        # A bound method, not a lambda: the style hints outlive this window, and Qt drops the
+        # connection only when it knows the receiver (a lambda on a deleted window raised).
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._follow_color_scheme)
 
     # ---------------------------------------------------------------- document
     def set_document(self, doc: Document) -> None:
@@ -179,6 +179,10 @@ class MainWindow(QMainWindow):
             self.inspector.name_edit.selectAll()
 
     # --------------------------------------------------------------- settings
+    def _follow_color_scheme(self, _scheme) -> None:
+        """The platform switched between light and dark: "system" follows it."""
+        self.set_theme(self.theme_choice, save=False)
+
     def set_theme(self, choice: str, save: bool = True) -> None:
         self.theme_choice = choice
         theme.apply(QApplication.instance(), choice)
