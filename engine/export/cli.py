@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="parity tolerance (default 1e-4, with --fp16 1e-2), relative to the "
                         "output's size when the outputs exceed 1")
     p.add_argument("--with-training", action="store_true",
-                   help="with --python: add a training script (python or torchrun)")
+                   help="with --python: add a training script (python or torchrun) that "
+                        "starts from the exported weights: the --safetensors file, else "
+                        "OUT.safetensors written beside it when there are trained or "
+                        "imported weights, else the model's initializers")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(handler=cmd_export)
 
@@ -117,6 +120,9 @@ def _print(outcome) -> None:
                   f"{item['seconds']:.1f} s")
         elif item["kind"] == "python":
             extra = " with a training script" if item["with_training"] else ""
+            if item["with_training"]:
+                extra += (f" that starts from {item['starts_from']}" if item["starts_from"]
+                          else " that starts from the model's initializers")
             print(f"wrote {item['path']} ({item['lines']} lines of PyTorch{extra})")
         else:
             print(f"wrote {item['path']} ({item['tensors']} tensors, safetensors)")

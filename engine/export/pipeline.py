@@ -1,9 +1,11 @@
 """One export run, shared by the CLI and the designer: build the network, load its weights,
-write the requested files and check the ONNX model against PyTorch.
+write the requested files (and beside a training script the trained or imported weights it
+starts from) and check the ONNX model against PyTorch.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,18 +73,30 @@ def run(project: Project, project_path: str | Path | None, request: Request) -> 
     loaded = weights_io.load(module, project, project_path, request.weights)
     outcome = Outcome(loaded.source, list(loaded.warnings))
     names = loaded.class_names
-    if request.safetensors:
+    safetensors = request.safetensors
+    training = bool(request.python and request.with_training)
+    if training and not safetensors and _has_weights(project, request):
+        # The training script starts from the weights exported: they go beside it.
+        safetensors = str(Path(request.python or "").with_suffix(".safetensors"))
+    if safetensors:
         from engine.export.safetensors_export import export_safetensors
 
-        keys = export_safetensors(module, request.safetensors, project.name,
+        keys = export_safetensors(module, safetensors, project.name,
                                   names if names is not None else _class_names(project))
-        outcome.written.append({"kind": "safetensors", "path": str(request.safetensors),
+        outcome.written.append({"kind": "safetensors", "path": str(safetensors),
                                 "tensors": len(keys)})
     if request.python:
-        outcome.written.append(_python(project, project_path, request, names))
+        start = safetensors if training else None
+        outcome.written.append(_python(project, project_path, request, names, start))
     if request.onnx:
         _onnx(project, module, request, names, outcome)
     return outcome
+
+
+def _has_weights(project: Project, request: Request) -> bool:
+    """Whether the export holds given or stored weights (weights.load's first two cases)
+    rather than fresh ones."""
+    return request.weights is not None or bool((project.weights or {}).get("blocks"))
 
 
 def _takes_pixels(project: Project) -> bool:
@@ -98,16 +112,25 @@ def _class_names(project: Project) -> list[str]:
 
 
 def _python(project: Project, project_path: str | Path | None, request: Request,
-            names: list[str] | None) -> dict[str, Any]:
+            names: list[str] | None, start: str | None) -> dict[str, Any]:
+    """The model file; its training script (if any) starts from the weights file
+    ``start``."""
     from engine.export.python_code import generate
+    from engine.export.training_code import start_from
 
     source = Path(project_path).name if project_path else ""
     text = generate(project, names, with_training=request.with_training, source=source)
     path = Path(request.python or "model.py")
+    if start:
+        try:  # relative, so the script and its weights can move together
+            where = Path(os.path.relpath(start, path.parent)).as_posix()
+        except ValueError:  # another drive
+            where = str(Path(start).resolve())
+        text = start_from(text, where)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return {"kind": "python", "path": str(path), "lines": text.count("\n"),
-            "with_training": request.with_training}
+            "with_training": request.with_training, "starts_from": start}
 
 
 def _onnx(project: Project, module: torch.nn.Module, request: Request,

@@ -1,11 +1,13 @@
 """The training script that ``--python OUT.py --with-training`` appends to the model file.
 
 It carries the project's data, augmentation and training settings as plain dicts and needs
-only torch, numpy and Pillow (scikit-learn for the 'digits' source). ``python OUT.py`` trains
-on one device; ``torchrun --nproc-per-node N OUT.py`` trains data-parallel (gloo on CPU, nccl
-on GPUs). Checkpoints hold {"model": state_dict, "class_names": [...]}, which Netdraft's
-``--weights`` reads back. The script mirrors Netdraft's trainer in what it computes, not
-bit for bit (Netdraft draws its random numbers differently).
+only torch, numpy and Pillow (scikit-learn for the 'digits' source, safetensors to start from
+a .safetensors file). ``python OUT.py`` trains on one device; ``torchrun --nproc-per-node N
+OUT.py`` trains data-parallel (gloo on CPU, nccl on GPUs). It starts from ``WEIGHTS``, a file
+the same export wrote (see ``start_from``), else from the model's initializers. Checkpoints
+hold {"model": state_dict, "class_names": [...]}, which Netdraft's ``--weights`` reads back.
+The script mirrors Netdraft's trainer in what it computes, not bit for bit (Netdraft draws
+its random numbers differently). Its data loading is in training_data.py.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from string import Template
 from typing import Any
 
 from engine.backend.build import lr_multiplier
+from engine.export.training_data import DATA_CODE
 
 SCRIPT = Template('''\
 # --------------------------------------------------------------------------- training
+# python THIS_FILE [--data ...] [--epochs N] trains on one device (a GPU when there is one);
+# torchrun --nproc-per-node N THIS_FILE [...] trains data-parallel on N processes (one per
+# GPU, or gloo on CPUs). --help lists the flags; checkpoints go to run/best.pt and last.pt.
+
+# The weights training starts from, relative to this file (None: the model's initializers).
+WEIGHTS = None
+
 # The project's settings when this file was written; the flags below override a few.
 DATA = ${data}
 AUGMENTATION = ${augmentation}
@@ -28,79 +38,7 @@ CHANNEL_ORDER = ${channel_order}
 LR_MULT = ${lr_mult}
 
 
-def fit_images(x, shape=INPUT_SHAPE, order=CHANNEL_ORDER):
-    """N×C×H×W (or N×H×W) pixels converted to the Input's channels and size."""
-    x = torch.as_tensor(x)
-    if len(shape) != 3:
-        return x.float().reshape(len(x), *shape)
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
-    if x.dim() == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
-        x = x.permute(0, 3, 1, 2)
-    channels, height, width = shape
-    dtype = x.dtype
-    x = x.float()
-    if x.shape[1] == 3 and channels == 1:
-        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    elif x.shape[1] == 1 and channels == 3:
-        x = x.repeat(1, 3, 1, 1)
-    if order == "BGR":
-        x = x.flip(1)
-    if tuple(x.shape[-2:]) != (height, width):
-        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True)
-    return x.round().clamp(0, 255).to(torch.uint8) if dtype == torch.uint8 else x
-
-
-def load_source(spec):
-    """(x, y, class_names) from 'digits', an .npz (x and y, or x_train and y_train), a CSV
-    of path,label, or a folder with one subfolder of images per class."""
-    import numpy as np
-
-    path = Path(spec)
-    if spec == "digits":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        x = torch.as_tensor(digits.images, dtype=torch.float32).view(-1, 1, 8, 8) * 255 / 16
-        x = F.pad(F.interpolate(x, size=(20, 20), mode="bicubic").clamp(0, 255), (4,) * 4)
-        x = x.round().to(torch.uint8)
-        return x, torch.as_tensor(digits.target), [str(i) for i in range(10)]
-    if path.suffix == ".npz":
-        with np.load(path) as data:
-            key = "x" if "x" in data else "x_train"
-            x, y = data[key], data["y" if key == "x" else "y_train"]
-        return torch.as_tensor(x), torch.as_tensor(y).long().flatten(), None
-    if path.suffix == ".csv":
-        rows = [line.rsplit(",", 1) for line in path.read_text().splitlines()[1:] if line]
-        names = sorted({label.strip() for _, label in rows})
-        files = [(path.parent / file.strip(), names.index(label.strip())) for file, label in rows]
-        return _read_images(files) + (names,)
-    if path.is_dir():
-        names = sorted(p.name for p in path.iterdir() if p.is_dir())
-        files = [(f, i) for i, name in enumerate(names)
-                 for f in sorted((path / name).iterdir()) if f.is_file()]
-        return _read_images(files) + (names,)
-    raise SystemExit(f"{spec}: not a dataset this script reads (digits, .npz, .csv or a "
-                     "folder of class folders); pass --data")
-
-
-def _read_images(files):
-    from PIL import Image
-
-    channels, height, width = INPUT_SHAPE
-    mode = "L" if channels == 1 else "RGB"
-    images, labels = [], []
-    for file, label in files:
-        try:
-            with Image.open(file) as image:
-                pixels = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
-        except OSError:
-            continue  # not an image: skipped, as Netdraft skips it
-        images.append(torch.frombuffer(bytearray(pixels.tobytes()), dtype=torch.uint8)
-                      .view(height, width, channels).permute(2, 0, 1))
-        labels.append(label)
-    return torch.stack(images), torch.tensor(labels)
-
+${data_code}
 
 def augment(x, generator, cfg=AUGMENTATION):
     """Random flips, rotation, shift, shear, zoom and crops as one affine warp per image,
@@ -151,6 +89,23 @@ def _erase_mask(x, probability, generator):
     inside = (rows >= top) & (rows < top + h.view(-1, 1, 1)) & (cols >= left)
     inside &= (cols < left + w.view(-1, 1, 1)) & (r[:, 4] < probability).view(-1, 1, 1)
     return (~inside).unsqueeze(1).to(x.dtype)
+
+
+def train_mode(scorer, model):
+    """Training mode, except for frozen blocks (lr_mult 0): as in Netdraft's trainer they
+    stay in eval mode, so a frozen BatchNorm keeps its running statistics too."""
+    scorer.train()
+    for name, block in model.named_children():
+        if LR_MULT.get(name, 1.0) == 0:
+            block.eval()
+
+
+def shard(order, rank, world):
+    """This rank's part of an epoch's order, padded by wrapping (as DistributedSampler pads)
+    so every rank takes the same number of steps: DDP waits for all of them at each step."""
+    if len(order) % world:
+        order = torch.cat([order, order[:world - len(order) % world]])
+    return order[rank::world]
 
 
 class Scores(nn.Module):
@@ -230,13 +185,24 @@ def _rescale(x):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Train ${class_name} (python or torchrun).")
-    parser.add_argument("--data", default=DATA["dataset"])
-    parser.add_argument("--val-data", default=DATA["val_dataset"])
+    exported = str(Path(__file__).parent / WEIGHTS) if WEIGHTS else "none"
+    beside = ", relative to this file: the weights exported with it" if WEIGHTS else ""
+    parser = argparse.ArgumentParser(
+        description="Train ${class_name} with the project's data, augmentation and training "
+                    "settings. Run it with python, or with torchrun --nproc-per-node N for "
+                    "data-parallel training.")
+    parser.add_argument("--data", default=DATA["dataset"],
+                        help="the dataset (see load_source; default: %(default)s)")
+    parser.add_argument("--val-data", default=DATA["val_dataset"],
+                        help="a separate validation dataset (default: the dataset's own "
+                             "validation part, else a random val_fraction of it)")
     parser.add_argument("--epochs", type=int, default=TRAINING["epochs"])
-    parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"])
+    parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"],
+                        help="images per step and process (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=TRAINING["lr"])
-    parser.add_argument("--weights", help="start from these weights (.safetensors or .pt)")
+    parser.add_argument("--weights", default=exported,
+                        help="start from these weights (.safetensors or .pt), or 'none' for "
+                             f"the model's initializers (default: {WEIGHTS or 'none'}{beside})")
     parser.add_argument("--out", default="run", help="folder for best.pt and last.pt")
     args = parser.parse_args()
     TRAINING["lr"] = args.lr
@@ -251,20 +217,20 @@ def main():
     random.seed(seed)
     torch.manual_seed(seed)
 
-    x, y, names = load_source(args.data)
-    x = fit_images(x)
-    names = names or CLASS_NAMES or [str(i) for i in range(int(y.max()) + 1)]
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(DATA["seed"]))
+    (x, y), val, source_names = load_source(args.data)
     if args.val_data:
-        val_x, val_y, _ = load_source(args.val_data)
-        val_x = fit_images(val_x)
-    else:
+        (val_x, val_y), _, val_names = load_source(args.val_data)
+        val = val_x, align(val_y, val_names, source_names, args.val_data)
+    elif val is None:
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(DATA["seed"]))
         cut = int(len(y) * DATA["val_fraction"])
-        val_x, val_y = x[order[:cut]], y[order[:cut]]
-        x, y = x[order[cut:]], y[order[cut:]]
+        held, kept = order[:cut], order[cut:]
+        val, x, y = (x[held], y[held]), x[kept], y[kept]
+    x, val_x, val_y = fit_images(x), fit_images(val[0]), val[1]
+    names = source_names or CLASS_NAMES or [str(i) for i in range(int(y.max()) + 1)]
 
     model = ${class_name}().to(device)
-    if args.weights:
+    if args.weights != "none":
         load_weights(model, args.weights)
     scorer = Scores(model)
     if world > 1:
@@ -277,12 +243,14 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for epoch in range(args.epochs):
-        scorer.train()
+        train_mode(scorer, model)
         generator.manual_seed(seed * 1000 + epoch * world + rank)
         shuffle = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + epoch))
-        mine = shuffle[rank::world]
+        mine = shard(shuffle, rank, world)
         for start in range(0, len(mine), args.batch_size):
             batch = mine[start:start + args.batch_size]
+            if len(batch) == 1 and len(mine) > 1:
+                break  # a last batch of one image: BatchNorm cannot train on it
             xb, yb = x[batch].to(device).float(), y[batch].to(device)
             if AUGMENTATION["enabled"] and xb.dim() == 4:
                 xb = augment(xb, generator)
@@ -294,6 +262,9 @@ def main():
             optimizer.step()
             if per_batch:
                 schedule.step()
+        if world > 1:  # DDP copies rank 0's BatchNorm statistics before a step, not after
+            for buffer in model.buffers():
+                torch.distributed.broadcast(buffer, 0)
         val_loss, val_acc = evaluate(scorer, val_x, val_y, args.batch_size, device)
         if schedule is not None and not per_batch:
             if TRAINING["schedule"] == "plateau":
@@ -338,8 +309,8 @@ def training_section(project: Any, model: Any) -> str:
     use_logits = model.logits_method is not None and model.loss in ("cross_entropy", "bce")
     sigmoid_head = head.kind == "Sigmoid" or head.params.get("activation") == "sigmoid"
     return SCRIPT.substitute(
-        data=_literal(data), augmentation=_literal(augmentation),
-        training=_literal(training), loss=repr(model.loss),
+        data_code=DATA_CODE.strip("\n"), data=_literal(data),
+        augmentation=_literal(augmentation), training=_literal(training), loss=repr(model.loss),
         channel_order=repr(node.params.get("channel_order", "RGB")), lr_mult=_literal(lr_mult),
         class_name=model.class_name,
         scores_words="the logits" if use_logits else "the model's output",
@@ -348,3 +319,13 @@ def training_section(project: Any, model: Any) -> str:
              else "F.binary_cross_entropy_with_logits(scores, target)"),
         guess="(-scores)" if head.kind == "RBF" and not use_logits else "scores",
     )
+
+
+def start_from(text: str, weights: str) -> str:
+    """A generated file whose training script starts from ``weights``, a path relative to
+    the file's folder (python_code.generate writes scripts that start from the
+    initializers)."""
+    line = "\nWEIGHTS = None\n"
+    if text.count(line) != 1:
+        raise ValueError("start_from expects a file written with with_training=True")
+    return text.replace(line, f"\nWEIGHTS = {weights!r}\n")

@@ -25,7 +25,7 @@ from tests.export.conftest import load_class, load_module, randomize, ruff
 HEAVY = {"vgg16", "resnet152"}
 TEMPLATES = [pytest.param(name, marks=[pytest.mark.slow] if name in HEAVY else [])
              for name in templates.ORDER]
-STDLIB_AND_TORCH = {"argparse", "math", "os", "random", "pathlib", "sys", "torch",
+STDLIB_AND_TORCH = {"argparse", "gzip", "math", "os", "random", "pathlib", "sys", "torch",
                     "torchvision", "safetensors", "numpy", "PIL", "sklearn"}
 
 
