@@ -40,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "starts from the exported weights: the --safetensors file, else "
                         "OUT.safetensors written beside it when there are trained or "
                         "imported weights, else the model's initializers")
+    p.add_argument("--check-data", nargs="?", const="", default=None, metavar="SPEC",
+                   help="with --onnx: check parity on real images, the first validation "
+                        "images of SPEC (as train --data takes) or, without SPEC, of the "
+                        "project's dataset (default: generated inputs)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(handler=cmd_export)
 
@@ -57,7 +61,9 @@ def _request(args: argparse.Namespace):
                                           ("--tolerance", args.tolerance is not None),
                                           ("--opset", args.opset != 18),
                                           ("--batch", args.batch != "dynamic"),
-                                          ("--exporter", args.exporter != "auto")) if given]
+                                          ("--exporter", args.exporter != "auto"),
+                                          ("--check-data", args.check_data is not None))
+                 if given]
     if onnx_only and not args.onnx:
         raise CliError(f"{', '.join(onnx_only)} apply to the ONNX export: give --onnx "
                        "OUT.onnx too", EXIT_USAGE)
@@ -79,7 +85,7 @@ def _request(args: argparse.Namespace):
     return Request(onnx=args.onnx, python=args.python, safetensors=args.safetensors,
                    weights=args.weights, opset=args.opset, batch=batch, fp16=args.fp16,
                    tolerance=args.tolerance, with_training=args.with_training,
-                   exporter=args.exporter)
+                   exporter=args.exporter, check_data=args.check_data)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -49,8 +49,9 @@ class ParityReport:
         verdict = "ok" if self.passed else "FAILED"
         scale = (f" (outputs up to {self.output_scale:.3g}, limit {self.limit:.1e})"
                  if self.output_scale > 1 else "")
+        what = f"{self.inputs} inputs" if self.inputs == "generated" else self.inputs
         return (f"parity {verdict}: max abs difference {self.max_abs_diff:.2e} vs PyTorch "
-                f"on a batch of {self.batch} {self.inputs} inputs; tolerance "
+                f"on a batch of {self.batch} {what}; tolerance "
                 f"{self.tolerance:.0e}{scale}; {', '.join(self.providers)}")
 
 

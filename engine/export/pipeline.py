@@ -39,6 +39,9 @@ class Request:
     tolerance: float | None = None
     with_training: bool = False
     exporter: str = "auto"
+    # The parity check's inputs: None for generated ones, "" for the project's own dataset,
+    # else a data spec as `train --data` takes.
+    check_data: str | None = None
 
 
 @dataclass
@@ -151,9 +154,57 @@ def _onnx(project: Project, module: torch.nn.Module, request: Request,
         tolerance = FP16_TOLERANCE if request.fp16 else FP32_TOLERANCE
     # A batch of 2 checks the dynamic axis too: the exporter traced a different size.
     batch = 2 if request.batch == "dynamic" else int(request.batch)
-    inputs = generated_inputs(tuple(module.input_shape), batch, _takes_pixels(project))
+    if request.check_data is None:
+        inputs, kind = generated_inputs(tuple(module.input_shape), batch,
+                                        _takes_pixels(project)), "generated"
+    else:
+        if request.batch == "dynamic":
+            batch = REAL_BATCH
+        inputs, kind = real_inputs(project, request.check_data, batch)
     start = time.perf_counter()
-    report = check(module, result.path, inputs, tolerance)
+    report = check(module, result.path, inputs, tolerance, kind=kind)
     report.timings = {"export_s": result.seconds,
                       "check_s": time.perf_counter() - start, **report.timings}
     outcome.parity = report
+
+
+REAL_BATCH = 16  # real images for a dynamic-batch model: a few of several classes
+
+
+def real_inputs(project: Project, spec: str, batch: int) -> tuple[torch.Tensor, str]:
+    """The first ``batch`` validation images (else training images) of ``spec`` (the
+    project's dataset when empty) as the network receives them: decoded, resized to the
+    Input's shape, not augmented. Returns them with a description for the report."""
+    import numpy as np
+
+    from engine.backend import images
+    from engine.backend.data import DataError, load_data, target_of
+    from engine.backend.train import effective_settings
+
+    settings = dict(effective_settings(project)["data"])
+    if spec:
+        settings.update(dataset=spec, val_dataset="")
+    try:
+        target = target_of(project.graph)
+        data = load_data(settings, target)
+    except DataError as exc:
+        raise ExportError(f"cannot check parity on real data: {exc}", 2) from None
+    split, part = (data.val, "validation") if data.val is not None else (data.train, "training")
+    count = min(batch, len(split))
+    if split.x is not None:
+        x = split.x[:count]
+    else:
+        c, h, w = target.shape
+        decoded = []
+        for path in split.paths or []:
+            try:
+                decoded.append(images.decode_image(path, c, h, w, target.order))
+            except (OSError, ValueError, SyntaxError):
+                continue  # an unreadable file, as training skips it
+            if len(decoded) == count:
+                break
+        if not decoded:
+            raise ExportError(f"cannot check parity on real data: no image of {data.source} "
+                              "could be read", 2)
+        x = torch.from_numpy(np.stack(decoded))
+    return x.float(), f"{part} images of {data.source}"

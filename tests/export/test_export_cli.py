@@ -92,6 +92,9 @@ def test_static_batch_and_float16(lenet, tmp_path, capsys):
     (["--onnx", "x.onnx", "--opset", "5"], "--opset expects"),
     (["--safetensors", "x.st", "--with-training"], "--with-training"),
     (["--onnx", "x.onnx", "--weights", "missing.pt"], "no such file"),
+    (["--python", "x.py", "--check-data"], "--check-data apply to the ONNX export"),
+    (["--onnx", "x.onnx", "--check-data", "missing.npz"],
+     "cannot check parity on real data: missing.npz"),
 ])
 def test_bad_usage_exits_2(lenet, tmp_path, monkeypatch, capsys, args, words):
     monkeypatch.chdir(tmp_path)
@@ -145,3 +148,31 @@ def test_without_weights_the_project_stored_weights_are_exported(tmp_path, capsy
     assert "stored weights" in capsys.readouterr().out
     stored = load_file(str(tmp_path / "w.safetensors"))
     assert all(torch.equal(stored[k], v) for k, v in trained.state_dict().items())
+
+
+def test_parity_on_real_images_uses_the_first_validation_images(lenet, tmp_path, capsys):
+    import numpy as np
+
+    from engine.backend.data import load_data, target_of
+    from engine.backend.train import effective_settings
+    from engine.export.pipeline import real_inputs
+    from engine.project import load
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "digits.npz"
+    np.savez(data, x=rng.integers(0, 256, (60, 1, 32, 32), dtype=np.uint8),
+             y=np.arange(60) % 10)
+    assert run(["export", str(lenet), "--onnx", str(tmp_path / "m.onnx"),
+                "--check-data", str(data), "--json"]) == 0
+    parity = json.loads(capsys.readouterr().out)["parity"]
+    assert parity["passed"] and parity["inputs"] == f"validation images of {data}"
+    project = load(lenet)
+    settings = {**effective_settings(project)["data"], "dataset": str(data)}
+    val = load_data(settings, target_of(project.graph)).val
+    assert parity["batch"] == min(16, len(val))
+    inputs, _ = real_inputs(project, str(data), 16)
+    torch.testing.assert_close(inputs, val.x[:16].float(), rtol=0, atol=0)
+    # Without SPEC the project's own dataset (digits) is read.
+    assert run(["export", str(lenet), "--onnx", str(tmp_path / "d.onnx"),
+                "--check-data"]) == 0
+    assert "on a batch of 16 validation images of digits" in capsys.readouterr().out
