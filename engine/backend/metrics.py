@@ -1,6 +1,7 @@
 """Per-epoch metrics: loss, accuracy, top-5, per-class accuracy and the confusion matrix,
-accumulated on the device (no sync per step) and written to metrics.csv and, when
-tensorboard is installed, TensorBoard event files."""
+accumulated on the device (no sync per step) and written to the run folder: metrics.csv,
+per_class.csv, confusion/epoch_NNN.csv and, when tensorboard is installed, TensorBoard
+event files."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import torch
 
 CSV_COLUMNS = ("epoch", "train_loss", "train_accuracy", "train_top5", "val_loss",
                "val_accuracy", "val_top5", "lr", "seconds", "images_per_s")
+PER_CLASS_COLUMNS = ("epoch", "class", "support", "correct", "accuracy")
+CONFUSION_CORNER = "true \\ predicted"
 
 
 class Meter:
@@ -82,20 +85,50 @@ def finite(value: Any) -> Any:
     return value
 
 
-class MetricsLog:
-    """RUN_DIR/metrics.csv, one row per epoch (rewritten up to the resumed epoch on
-    --resume), plus TensorBoard scalars when the tensorboard package is installed."""
+def _rows_up_to(path: Path, epoch: int) -> list[dict[str, str]]:
+    """The CSV rows of epochs 1 to ``epoch`` (none for a fresh run)."""
+    if not epoch or not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [r for r in csv.DictReader(handle) if int(r["epoch"]) <= epoch]
 
-    def __init__(self, run_dir: Path, resume_epoch: int = 0) -> None:
+
+def _rewrite(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _text(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+class MetricsLog:
+    """The run folder's record of each epoch: metrics.csv (one row of scalars),
+    per_class.csv (validation accuracy and support of each class), confusion/epoch_NNN.csv
+    (the validation confusion matrix) and TensorBoard scalars when the tensorboard package
+    is installed. On --resume each keeps the epochs up to the resumed one; a fresh run in
+    the same folder starts them over."""
+
+    def __init__(self, run_dir: Path, resume_epoch: int = 0,
+                 class_names: list[str] | tuple[str, ...] = ()) -> None:
         self.path = run_dir / "metrics.csv"
-        rows = []
-        if resume_epoch and self.path.exists():
-            with self.path.open(newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) <= resume_epoch]
-        with self.path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        self.per_class_path = run_dir / "per_class.csv"
+        self.confusion_dir = run_dir / "confusion"
+        self.class_names = list(class_names)
+        _rewrite(self.path, CSV_COLUMNS, _rows_up_to(self.path, resume_epoch))
+        # per_class.csv and confusion/ appear with the first validated epoch.
+        kept = _rows_up_to(self.per_class_path, resume_epoch)
+        if kept:
+            _rewrite(self.per_class_path, PER_CLASS_COLUMNS, kept)
+        else:
+            self.per_class_path.unlink(missing_ok=True)
+        if self.confusion_dir.is_dir():
+            for old in self.confusion_dir.glob("epoch_*.csv"):
+                number = old.stem.removeprefix("epoch_")
+                if number.isdigit() and int(number) > resume_epoch:
+                    old.unlink()
         self.tensorboard = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -106,20 +139,52 @@ class MetricsLog:
         except (ImportError, ModuleNotFoundError):
             pass
 
+    def class_name(self, index: int) -> str:
+        """The data's name for a class; its number for Output classes the data lacks."""
+        return self.class_names[index] if index < len(self.class_names) else str(index)
+
     def write(self, epoch: int, metrics: dict[str, Any]) -> None:
-        row = {c: metrics.get(c, "") for c in CSV_COLUMNS}
+        row = {c: _text(metrics.get(c, "")) for c in CSV_COLUMNS}
         row["epoch"] = epoch
-        for key, value in row.items():
-            if isinstance(value, float):
-                row[key] = f"{value:.6g}"
         with self.path.open("a", newline="") as handle:
             csv.DictWriter(handle, CSV_COLUMNS).writerow(row)
+        per_class = []
+        if metrics.get("confusion") is not None:
+            per_class = self._write_validation(epoch, metrics["confusion"])
         if self.tensorboard is not None:
             for key in CSV_COLUMNS[1:]:
                 value = metrics.get(key)
                 if isinstance(value, int | float) and math.isfinite(value):
                     self.tensorboard.add_scalar(key.replace("_", "/", 1), value, epoch)
+            for entry in per_class:
+                if entry["support"]:
+                    self.tensorboard.add_scalar(f"val_class/{entry['class']}",
+                                                entry["accuracy"], epoch)
             self.tensorboard.flush()
+
+    def _write_validation(self, epoch: int,
+                          confusion: list[list[int]]) -> list[dict[str, Any]]:
+        """per_class.csv rows and confusion/epoch_NNN.csv for one validated epoch. A class
+        without validation samples has an empty accuracy (0 of 0 is not 0%)."""
+        names = [self.class_name(i) for i in range(len(confusion))]
+        per_class = []
+        for i, counts in enumerate(confusion):
+            support, correct = sum(counts), counts[i]
+            per_class.append({"epoch": epoch, "class": names[i], "support": support,
+                              "correct": correct,
+                              "accuracy": correct / support if support else ""})
+        new = not self.per_class_path.exists()
+        with self.per_class_path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, PER_CLASS_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerows({k: _text(v) for k, v in entry.items()} for entry in per_class)
+        self.confusion_dir.mkdir(exist_ok=True)
+        with (self.confusion_dir / f"epoch_{epoch:03d}.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([CONFUSION_CORNER, *names])
+            writer.writerows([name, *counts] for name, counts in zip(names, confusion))
+        return per_class
 
     def close(self) -> None:
         if self.tensorboard is not None:
