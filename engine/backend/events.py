@@ -107,7 +107,14 @@ class ConsoleSink(Sink):
         elif event == "checkpoint" and f.get("best"):
             self._line(f"best so far: {f['path']}")
         elif event == "done":
-            self._line(f"{f['status']}: {f['epochs_done']} epoch(s) in {f['seconds']:.1f} s; "
-                       f"best {f.get('monitor')} {f.get('best_value')} (epoch "
-                       f"{f.get('best_epoch')}); checkpoints in {f['run_dir']}")
-        # "error" is printed by the command line itself, once.
+            text = f"{f['status']}: {f['epochs_done']} epoch(s) in {f['seconds']:.1f} s"
+            best, monitor = f.get("best_value"), str(f.get("monitor") or "")
+            if best is not None:  # None: stopped before the first epoch ended
+                shown = f"{best:.2%}" if monitor.endswith("accuracy") else f"{best:.4f}"
+                text += f"; best {monitor} {shown} (epoch {f.get('best_epoch')})"
+            self._line(f"{text}; checkpoints in {f['run_dir']}")
+        elif event == "error" and self._bar_shown:
+            # The command line prints the error itself, once: it must start a clean line.
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._bar_shown = False
