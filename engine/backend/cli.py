@@ -103,11 +103,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     kinds = ((DataNotFound, "data", EXIT_USAGE), (DataError, "data", EXIT_PROBLEMS),
              (BuildError, "build", EXIT_PROBLEMS),
              (checkpoint.CheckpointError, "checkpoint", EXIT_USAGE),
-             (RunError, "run", EXIT_PROBLEMS))
+             (DeviceUnavailable, "run", EXIT_USAGE), (RunError, "run", EXIT_PROBLEMS))
     trainer = None
     try:
         trainer = Trainer(project, overrides, run_dir=args.out, resume=args.resume, sink=sink,
                           device=args.device, project_path=args.file)
+        check_device(trainer.device_name or trainer.settings["training"]["device"],
+                     "--device" if trainer.device_name else "training.device",
+                     trainer.world.local_rank if trainer.world.enabled else None)
         outcome = trainer.run()
     except KeyboardInterrupt:
         _report(trainer, sink, "interrupted", "stopped at once by a second Ctrl+C", 130)
@@ -125,6 +128,56 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(message + " (set NETDRAFT_DEBUG=1 for the traceback)",
                        EXIT_PROBLEMS) from None
     return outcome.exit_code
+
+
+class DeviceUnavailable(Exception):
+    """A device name this machine cannot train on (unknown, or not here): bad usage, exit 2."""
+
+
+def available_devices() -> list[str]:
+    import torch
+
+    from engine.backend.runtime import mps_available
+
+    names = ["auto", "cpu"]
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus == 1:
+        names.append("cuda")
+    elif gpus:
+        names += ["cuda", f"cuda:0 … cuda:{gpus - 1}"]
+    if mps_available():
+        names.append("mps")
+    return names
+
+
+def check_device(name: str, origin: str = "--device", local_rank: int | None = None) -> None:
+    """Refuse, before any data is read, a device this machine cannot train on, saying which
+    it can."""
+    import torch
+
+    from engine.backend.runtime import RunError, pick_device
+
+    try:
+        pick_device(name, local_rank)
+        return
+    except RunError:
+        pass
+    try:
+        kind = torch.device(name.strip().lower()).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda", "mps"):
+        why = "not a device Netdraft trains on"
+    elif kind == "mps":
+        why = "Apple's Metal backend (MPS) is not available here"
+    elif torch.version.cuda is None and torch.version.hip is None:
+        why = "this PyTorch build has no CUDA support"
+    elif torch.cuda.is_available():
+        why = f"this machine has {torch.cuda.device_count()} GPU(s), numbered from 0"
+    else:
+        why = "this machine has no usable CUDA GPU"
+    *others, last = available_devices()
+    raise DeviceUnavailable(f"{origin} {name}: {why}; use {', '.join(others)} or {last}")
 
 
 def _report(trainer: Any, sink: Any, kind: str, message: str, code: int) -> None:

@@ -97,3 +97,54 @@ def test_sigterm_writes_a_checkpoint_and_resume_continues(tmp_path):
     after = _events(resumed.stdout)
     assert after[0]["start_epoch"] == done_epochs + 1
     assert after[-1]["status"] == "finished"
+
+
+def _missing_gpu() -> str:
+    """A CUDA device this machine lacks: cuda without one, else the GPU after the last."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return f"cuda:{gpus}" if gpus else "cuda"
+
+
+@pytest.mark.parametrize("args,shown,words", [
+    (["--device", "tpu"], "--device tpu", "not a device Netdraft trains on"),
+    (["--device", "MISSING_GPU"], "--device MISSING_GPU", "this machine has"),
+    (["--set", "training.device=MISSING_GPU"], "training.device MISSING_GPU",
+     "this machine has"),
+])
+def test_a_device_this_machine_lacks_is_bad_usage_naming_what_it_has(tiny_file, tmp_path,
+                                                                     capsys, args, shown,
+                                                                     words):
+    device = _missing_gpu()
+    if "training.device" in shown and device != "cuda":
+        pytest.skip("the project setting only takes cuda, which this machine has")
+    args = [a.replace("MISSING_GPU", device) for a in args]
+    shown = shown.replace("MISSING_GPU", device)
+    assert run(["train", str(tiny_file), "--events", "jsonl", "--out", str(tmp_path / "r"),
+                *args]) == 2
+    out, err = capsys.readouterr()
+    events = _events(out)
+    assert [(e["event"], e["kind"], e["exit_code"]) for e in events] == [("error", "run", 2)]
+    message = events[0]["message"]
+    assert message.startswith(f"{shown}: {words}")
+    assert "cpu" in message.partition("; use auto")[2]  # what this machine can train on
+    assert err == f"error: {message}\n"
+    assert not (tmp_path / "r").exists()  # refused before anything started
+
+
+def test_batch_size_sets_the_steps_per_epoch(tiny_file, tmp_path, capsys):
+    assert run(["train", str(tiny_file), "--epochs", "1", "--batch-size", "100", "--events",
+                "jsonl", "--out", str(tmp_path / "run")]) == 0
+    events = _events(capsys.readouterr().out)
+    start = events[0]
+    train = start["data"]["train"]
+    assert start["batch_size"] == 100 and start["settings"]["training"]["batch_size"] == 100
+    assert start["steps_per_epoch"] == -(-train // 100) != -(-train // 64)  # the project: 64
+    steps = [e for e in events if e["event"] == "step"]
+    assert {e["steps"] for e in steps} == {start["steps_per_epoch"]}
+    assert steps[-1]["step"] == start["steps_per_epoch"]
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        run(["train", str(tiny_file), "--batch-size", "0"])
+    assert exited.value.code == 2
+    assert "expected a number ≥ 1" in capsys.readouterr().err
