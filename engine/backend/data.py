@@ -123,11 +123,23 @@ def _ram_bytes() -> int:
         return 8 << 30
 
 
-def _files_to_split(paths: list[str], labels: list[int], target: Target, cache: str,
-                    log: Log) -> tuple[Split, list[tuple[str, str]]]:
+def check_decodable(target: Target, source: str | Path) -> None:
+    """Refuse, before any file is read, an Input that decoded images cannot fill (else every
+    file would fail alike and be skipped as unreadable)."""
     if not target.is_image:
-        raise DataError(f"image files cannot feed the Input '{target.input_name}' of shape "
-                        f"{'×'.join(map(str, target.shape))}: give it an image shape C×H×W")
+        raise DataError(f"{source}: image files cannot feed the Input '{target.input_name}' "
+                        f"of shape {'×'.join(map(str, target.shape))}: give it an image shape "
+                        f"C×H×W")
+    channels = target.shape[0]
+    if channels not in images.DECODED_CHANNELS:
+        raise DataError(f"{source}: Input '{target.input_name}' takes {channels} channels; "
+                        f"images decode to 1 (grayscale) or 3 (RGB) — set the Input's "
+                        f"channels to 1 or 3")
+
+
+def _files_to_split(paths: list[str], labels: list[int], target: Target, cache: str,
+                    log: Log, source: str | Path) -> tuple[Split, list[tuple[str, str]]]:
+    check_decodable(target, source)
     if not paths:
         raise DataError("no images found")
     c, h, w = target.shape
@@ -175,7 +187,7 @@ def _image_folder(root: Path, target: Target, cache: str, log: Log) -> _Raw:
     if not paths:
         raise DataError(f"{root}: the class folders hold no images "
                         f"({', '.join(IMAGE_EXTENSIONS)})")
-    split, skipped = _files_to_split(paths, labels, target, cache, log)
+    split, skipped = _files_to_split(paths, labels, target, cache, log, root)
     return _Raw(split, [p.name for p in classes], skipped)
 
 
@@ -206,7 +218,7 @@ def _csv(path: Path, target: Target, cache: str, log: Log) -> _Raw:
         index = {n: i for i, n in enumerate(names)}
         labels = [index[t] for t in labels_text]
     paths = [str((path.parent / p) if not os.path.isabs(p) else Path(p)) for p, _, _ in rows]
-    split, skipped = _files_to_split(paths, labels, target, cache, log)
+    split, skipped = _files_to_split(paths, labels, target, cache, log, path)
     return _Raw(split, names, skipped)
 
 
@@ -233,7 +245,8 @@ def _arrays(x: Any, y: Any, target: Target, source: str) -> Split:
     if len(y) and y.min() < 0:
         raise DataError(f"{source}: a label cannot be negative. Received: {int(y.min())}")
     return Split(torch.tensor(y, dtype=torch.int64),
-                 x=images.fit_array(x, target.shape, target.order, source))
+                 x=images.fit_array(x, target.shape, target.order, source,
+                                    input_name=target.input_name))
 
 
 def _npz(path: Path, target: Target) -> list[tuple[str, _Raw]]:

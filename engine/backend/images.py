@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SHAPE_NAMES = ("circle", "square", "triangle", "star")
+DECODED_CHANNELS = (1, 3)  # what decode_image makes of a file: grayscale or RGB
 
 
 class DataError(ValueError):
@@ -95,12 +96,14 @@ def decode_many(paths: Sequence[str], channels: int, height: int, width: int, or
 
 # ------------------------------------------------------------ array sources
 def fit_array(x: np.ndarray | torch.Tensor, shape: tuple[int, ...], order: str,
-              source: str) -> torch.Tensor:
+              source: str, input_name: str = "") -> torch.Tensor:
     """Bring an array of samples to N×shape: channel conversion and resizing for images.
 
-    Accepts N×H×W, N×H×W×C (C in 1, 3, 4) and N×C×H×W for image Inputs, N×F for vector
-    Inputs (or any sample whose size equals F). uint8 stays uint8.
+    Accepts N×H×W, N×H×W×C and N×C×H×W for image Inputs, N×F for vector Inputs (or any
+    sample whose size equals F). 1 (grayscale), 3 (RGB) and 4 (RGBA) channels convert to 1
+    or 3; images with as many channels as the Input keep them. uint8 stays uint8.
     """
+    who = f"the Input '{input_name}'" if input_name else "the Input"
     if isinstance(x, torch.Tensor):
         t = x
     else:
@@ -113,8 +116,8 @@ def fit_array(x: np.ndarray | torch.Tensor, shape: tuple[int, ...], order: str,
     if len(shape) != 3:
         want = math.prod(shape)
         if t.dim() < 2 or math.prod(t.shape[1:]) != want:
-            raise DataError(f"{source}: samples of shape {_fmt(t.shape[1:])} cannot feed the "
-                            f"Input of shape {_fmt(shape)}; change the Input's shape to "
+            raise DataError(f"{source}: samples of shape {_fmt(t.shape[1:])} cannot feed "
+                            f"{who} of shape {_fmt(shape)}; change the Input's shape to "
                             f"{list(t.shape[1:])} or the data")
         return t.reshape(len(t), *shape)
     c, h, w = shape
@@ -122,10 +125,19 @@ def fit_array(x: np.ndarray | torch.Tensor, shape: tuple[int, ...], order: str,
         t = t.unsqueeze(1)
     elif t.dim() == 4 and t.shape[-1] in (1, 3, 4) and t.shape[1] not in (1, 3, 4):
         t = t.permute(0, 3, 1, 2)
-    if t.dim() != 4 or t.shape[1] not in (1, 3, 4):
+    elif t.dim() == 4 and t.shape[-1] == c and t.shape[1] != c:
+        t = t.permute(0, 3, 1, 2)
+    if t.dim() != 4 or t.shape[1] not in (1, 3, 4, c):
         raise DataError(f"{source}: samples of shape {_fmt(t.shape[1:])} are not images "
-                        f"(H×W, H×W×C or C×H×W with 1, 3 or 4 channels) and cannot feed the "
-                        f"Input of shape {_fmt(shape)}")
+                        f"(H×W, H×W×C or C×H×W with 1, 3 or 4 channels) and cannot feed "
+                        f"{who} of shape {_fmt(shape)}")
+    have = t.shape[1]
+    if have != c and c not in (1, 3):  # here have is 1, 3 or 4, which convert to 1 or 3
+        keep = " or keep their 4" if have == 4 else ""
+        raise DataError(f"{source}: the images have {have} channel{'s' * (have != 1)} and "
+                        f"{who} takes {c}; they convert to 1 (grayscale) or 3 (RGB) "
+                        f"channels{keep} — set the Input's channels to "
+                        f"{'1, 3 or 4' if have == 4 else '1 or 3'}")
     t = convert_channels(t, c, order)
     if tuple(t.shape[-2:]) != (h, w):
         t = resize(t, h, w)
@@ -134,7 +146,7 @@ def fit_array(x: np.ndarray | torch.Tensor, shape: tuple[int, ...], order: str,
 
 def convert_channels(t: torch.Tensor, channels: int, order: str = "RGB") -> torch.Tensor:
     have = t.shape[1]
-    if have == 4:  # RGBA over white
+    if have == 4 and channels != 4:  # RGBA over white
         alpha = t[:, 3:4].float() / 255.0 if t.dtype == torch.uint8 else t[:, 3:4]
         white = 255.0 if t.dtype == torch.uint8 else 1.0
         rgb = t[:, :3].float() * alpha + white * (1 - alpha)

@@ -131,7 +131,8 @@ def test_mnist_idx_folder_gz_and_raw(tmp_path):
 def test_npz_shapes_are_refused_with_both_shapes(tmp_path):
     np.savez(tmp_path / "v.npz", x=np.zeros((8, 5), np.float32), y=np.arange(8) % 2)
     vector = Target((7,), "RGB", 2, (), "in", "out")
-    with pytest.raises(DataError, match=r"samples of shape 5 cannot feed the Input of shape 7"):
+    with pytest.raises(DataError,
+                       match=r"samples of shape 5 cannot feed the Input 'in' of shape 7"):
         load_data(settings(str(tmp_path / "v.npz")), vector)
     ok = load_data(settings(str(tmp_path / "v.npz")), Target((5,), "RGB", 2, (), "in", "out"))
     assert ok.train.x.dtype == torch.float32 and ok.train.x.shape == (8, 5)
@@ -140,6 +141,60 @@ def test_npz_shapes_are_refused_with_both_shapes(tmp_path):
              y_test=np.arange(2))
     data = load_data(settings(str(tmp_path / "hwc.npz")), RGB_16)
     assert data.train.x.shape == (6, 3, 16, 16) and len(data.val) == 2
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+@pytest.mark.parametrize("listing", ["folder", "csv", "streamed folder"])
+def test_image_files_for_an_input_they_cannot_fill_are_refused_before_reading(
+        tmp_path, monkeypatch, channels, listing):
+    _write_images(tmp_path / "data")
+    spec = tmp_path / "data"
+    if listing == "csv":
+        spec = tmp_path / "data" / "list.csv"
+        spec.write_text("cat/a.png,cat\ndog/d.bmp,dog\n")
+
+    def never(*args, **kwargs):
+        raise AssertionError("no file should be decoded")
+
+    monkeypatch.setattr("engine.backend.images.decode_many", never)
+    monkeypatch.setattr("engine.backend.images.decode_image", never)
+    target = Target((channels, 16, 16), "RGB", 2, (), "in", "out")
+    cache = "stream" if listing == "streamed folder" else "auto"
+    with pytest.raises(DataError) as refused:
+        load_data(settings(str(spec), cache=cache), target)
+    assert str(refused.value) == (
+        f"{spec}: Input 'in' takes {channels} channels; images decode to 1 (grayscale) or 3 "
+        f"(RGB) — set the Input's channels to 1 or 3")
+
+
+@pytest.mark.parametrize("x,channels,words", [
+    (np.zeros((4, 9, 9, 3), np.uint8), 4, "the images have 3 channels and the Input 'in' "
+     "takes 4; they convert to 1 (grayscale) or 3 (RGB) channels — set the Input's channels "
+     "to 1 or 3"),
+    (np.zeros((4, 9, 9), np.uint8), 2, "the images have 1 channel and the Input 'in' takes "
+     "2; they convert to 1 (grayscale) or 3 (RGB) channels — set the Input's channels to 1 "
+     "or 3"),
+    (np.zeros((4, 4, 9, 9), np.uint8), 5, "the images have 4 channels and the Input 'in' "
+     "takes 5; they convert to 1 (grayscale) or 3 (RGB) channels or keep their 4 — set the "
+     "Input's channels to 1, 3 or 4"),
+])
+def test_npz_channels_that_cannot_convert_name_the_file_and_the_input(tmp_path, x, channels,
+                                                                      words):
+    np.savez(tmp_path / "c.npz", x=x, y=np.arange(len(x)) % 2)
+    target = Target((channels, 16, 16), "RGB", 2, (), "in", "out")
+    with pytest.raises(DataError) as refused:
+        load_data(settings(str(tmp_path / "c.npz")), target)
+    assert str(refused.value) == f"{tmp_path / 'c.npz'}: {words}"
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_npz_with_the_inputs_own_channel_count_keeps_its_channels(tmp_path, channels):
+    # Not RGBA composited over white: 4 bands (e.g. RGB and infrared) stay 4 bands.
+    x = np.random.default_rng(0).integers(0, 256, (6, 16, 16, channels), dtype=np.uint8)
+    np.savez(tmp_path / "bands.npz", x=x, y=np.arange(6) % 2)
+    target = Target((channels, 16, 16), "RGB", 2, (), "in", "out")
+    data = load_data(settings(str(tmp_path / "bands.npz")), target)
+    assert torch.equal(data.train.x, torch.from_numpy(x).permute(0, 3, 1, 2))
 
 
 def test_too_many_classes_are_refused_naming_both(tmp_path):
