@@ -98,11 +98,16 @@ def _head_is_sigmoid(model: GraphModule) -> bool:
 
 
 class Loss:
-    """The Output block's loss: cross_entropy on logits (with label smoothing), nll on the
-    output as log-probabilities, bce on one-hot targets, mse on one-hot targets."""
+    """The Output block's loss: cross_entropy on logits, nll on the output as
+    log-probabilities (both with label smoothing), bce on one-hot targets, mse on one-hot
+    targets (neither smooths: a label_smoothing above 0 is refused)."""
 
     def __init__(self, kind: str, model: GraphModule, classes: int,
                  label_smoothing: float = 0.0) -> None:
+        if label_smoothing and kind not in ("cross_entropy", "nll"):
+            raise RunError(f"label smoothing applies to the cross_entropy and nll losses, not "
+                           f"to the Output's {kind}; set training.label_smoothing to 0. "
+                           f"Received: label_smoothing {label_smoothing:g}")
         self.kind = kind
         self.classes = classes
         self.label_smoothing = label_smoothing
@@ -115,7 +120,13 @@ class Loss:
         if self.kind == "cross_entropy":
             return F.cross_entropy(scores, y, label_smoothing=self.label_smoothing)
         if self.kind == "nll":
-            return F.nll_loss(scores, y)
+            loss = F.nll_loss(scores, y)
+            if self.label_smoothing:
+                # cross_entropy's smoothing, on log-probabilities: the target puts ε spread
+                # evenly over the classes, so ε·mean(−log p) joins (1 − ε)·nll.
+                eps = self.label_smoothing
+                loss = (1 - eps) * loss - eps * scores.mean(dim=1).mean()
+            return loss
         target = F.one_hot(y, scores.shape[1]).float()
         if self.kind == "bce":
             if self.sigmoid_output:
