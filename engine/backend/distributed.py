@@ -1,6 +1,10 @@
 """Several processes (torchrun): DistributedDataParallel with NCCL on GPUs and gloo on CPU,
 each rank taking its share of every epoch, metrics summed across ranks, and a barrier before
-the process group goes away (ranks sometimes die at exit without it)."""
+the process group goes away after a run that ended well (ranks sometimes die at exit without
+it). A failure must end every rank: one that all ranks can see (a non-finite loss) is decided
+together at the same step; after any other the failing rank leaves without the barrier, so
+torchrun stops its peers (on gloo their next collective fails at once) instead of all waiting
+out the timeout."""
 
 from __future__ import annotations
 
@@ -44,10 +48,27 @@ def init(world: World, device: torch.device) -> None:
     dist.init_process_group(backend, timeout=timedelta(minutes=30))
 
 
-def shutdown(world: World) -> None:
-    if world.enabled and dist.is_initialized():
+def shutdown(world: World, failed: bool = False) -> None:
+    """End the process group: after a barrier when the run ended well; at once after a
+    failure (a rank that raised mid-step would otherwise wait in the barrier while its
+    peers wait for it in their next all-reduce)."""
+    if not (world.enabled and dist.is_initialized()):
+        return
+    if not failed:
         dist.barrier()
         dist.destroy_process_group()
+        return
+    try:
+        dist.destroy_process_group()
+    except Exception:  # the run's own error is the one to report
+        pass
+
+
+def peer_failed(exc: BaseException) -> bool:
+    """Whether a collective failed because another rank went away (gloo: the connection is
+    closed by the peer; NCCL: DistBackendError). That rank reports its own error."""
+    return isinstance(exc, dist.DistBackendError) or (
+        isinstance(exc, RuntimeError) and "by peer" in str(exc))
 
 
 def shard(order: torch.Tensor, world: World, pad: bool = True) -> torch.Tensor:
@@ -79,11 +100,16 @@ def broadcast_buffers(module: torch.nn.Module, world: World) -> None:
         dist.broadcast(buffer, src=0)
 
 
+def max_all(values: list[float], world: World, device: torch.device) -> list[float]:
+    """Each value's maximum over all ranks, in one small all-reduce."""
+    if not world.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     """True on every rank when it is true on any (a stop request must reach all ranks at
     the same step, or the others would wait forever in the next all-reduce)."""
-    if not world.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return max_all([1.0 if flag else 0.0], world, device)[0] > 0

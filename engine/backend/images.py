@@ -38,20 +38,26 @@ def decode_image(path: str | os.PathLike[str], channels: int, height: int, width
     """One image file as C×H×W uint8; raises OSError/ValueError when it cannot be read.
 
     Grayscale, RGB and RGBA all convert to the wanted channels (RGBA is composited over
-    white first, so transparent areas read as background).
+    white first, so transparent areas read as background). An image too large to decode
+    safely (Pillow's DecompressionBombError, which is not an OSError) is a ValueError, so
+    every caller skips it as the unreadable file it is.
     """
     from PIL import Image
 
-    with Image.open(path) as img:
-        img.load()  # a truncated file fails here, not later
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(canvas, rgba)
-        img = img.convert("L" if channels == 1 else "RGB")
-        if img.size != (width, height):
-            img = img.resize((width, height), Image.Resampling.BILINEAR)
-        array = np.asarray(img, dtype=np.uint8)
+    try:
+        with Image.open(path) as img:
+            img.load()  # a truncated file fails here, not later
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P"
+                                                    and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(canvas, rgba)
+            img = img.convert("L" if channels == 1 else "RGB")
+            if img.size != (width, height):
+                img = img.resize((width, height), Image.Resampling.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(str(exc)) from None
     if channels == 1:
         return array[None]
     array = array.transpose(2, 0, 1)

@@ -37,8 +37,14 @@ from engine.project import Project
 from engine.weights import load_into
 
 STEP_EVENT_INTERVAL = 0.2  # seconds between step events
+SYNC_STEPS = 10  # with several processes, steps between agreeing on stopping and on the loss
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+class AgreedError(RunError):
+    """A failure that every rank of a multi-process run raises together, at the same step
+    with the same message (a non-finite loss): rank 0 reports it, the others exit quietly."""
 
 
 def derive_seed(*parts: Any) -> int:
@@ -153,15 +159,34 @@ class Trainer:
 
     # --------------------------------------------------------------------- run
     def run(self) -> Outcome:
+        """Train; raises RunError (and the data, build and checkpoint errors) on failure.
+
+        With several processes a failure ends every rank and is told once: one that all
+        ranks raise together (AgreedError) by rank 0, one that a single rank meets (out of
+        memory, a bug) by that rank, whose peers see their next collective fail. A rank
+        that does not tell raises SystemExit(1) instead, so that nothing is printed twice.
+        """
         previous = self._install_signals()
         threads = torch.get_num_threads()
+        failed = True
         try:
-            return self._run()
+            outcome = self._run()
+            failed = False
+            return outcome
+        except Exception as exc:
+            if self.world.enabled and isinstance(exc, AgreedError) and not self.world.main:
+                raise SystemExit(EXIT_FAILED) from None
+            if self.world.enabled and distributed.peer_failed(exc):
+                if not self.world.main:
+                    raise SystemExit(EXIT_FAILED) from None
+                raise RunError("another process of this run failed (it prints its error); "
+                               "this one stops with it") from None
+            raise
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
             torch.set_num_threads(threads)  # training.threads is for this run only
-            distributed.shutdown(self.world)
+            distributed.shutdown(self.world, failed)
 
     def _setup(self) -> None:
         t = self.settings["training"]
@@ -312,14 +337,20 @@ class Trainer:
             module.eval()
         losses = torch.zeros(self.steps, device=self.device)
         last_emit, emitted_step, seen, skipped = time.perf_counter(), skip, 0, 0
+        checked = skip  # the losses of the steps before this one are finite
         check_every_step = self.device.type == "cpu"
         step = skip
         for step, (x, y, bad) in enumerate(
                 batches(self.train_split, order, self.batch_size, self.device, self.target,
                         int(self.settings["data"]["workers"]), skip, drop_single=True),
                 start=skip):
-            if self._stop_requested if not world.enabled else (
-                    step % 10 == 0 and self._stop_now()):
+            if not world.enabled:
+                stop = self._stop_requested
+            elif step % SYNC_STEPS == 0:  # every rank, at the same steps
+                stop, checked = self._check_losses(losses, checked, step, epoch), step
+            else:
+                stop = False
+            if stop:
                 self._save_interrupted(epoch, step, meter)
                 return None
             skipped += len(bad)
@@ -329,16 +360,19 @@ class Trainer:
             losses[step] = loss.detach()
             seen += x.shape[0]
             now = time.perf_counter()
-            if (check_every_step and not math.isfinite(loss.item())) \
-                    or now - last_emit >= STEP_EVENT_INTERVAL or step == self.steps - 1:
-                self._check_finite(losses, emitted_step, step, epoch)
-            if now - last_emit >= STEP_EVENT_INTERVAL or step == self.steps - 1:
+            emit = now - last_emit >= STEP_EVENT_INTERVAL or step == self.steps - 1
+            if not world.enabled and (
+                    emit or (check_every_step and not math.isfinite(loss.item()))):
+                self._check_losses(losses, checked, step + 1, epoch)
+                checked = step + 1
+            if emit:
                 self._emit_step(epoch, step, skip, losses, emitted_step, meter, seen, t0)
                 last_emit, emitted_step = now, step + 1
-        self._check_finite(losses, emitted_step, step, epoch)
+        self._check_losses(losses, checked, step + 1, epoch)
         train_seconds = time.perf_counter() - t0
         distributed.broadcast_buffers(self.model, world)
-        val_meter = self._validate()
+        val_meter, val_skipped = self._validate()
+        skipped += val_skipped
         counts = torch.tensor([float(seen), float(skipped)], dtype=torch.float64,
                               device=self._flag_device())
         distributed.sum_all(meter.state() + (val_meter.state() if val_meter else [])
@@ -388,16 +422,35 @@ class Trainer:
             meter.update(loss, self.loss.predictions(scores.detach().float()), y)
         return loss
 
-    def _check_finite(self, losses: torch.Tensor, start: int, stop: int, epoch: int) -> None:
-        window = losses[start:stop + 1]
+    def _check_losses(self, losses: torch.Tensor, start: int, stop: int, epoch: int) -> bool:
+        """Raise AgreedError at the first non-finite loss of steps start … stop - 1 (from 0).
+
+        With several processes every rank calls this at the same steps and decides together
+        in one small all-reduce, which also carries the stop request: each raises for the
+        earliest bad step of any rank, so all stop there with the same message. Returns
+        whether any rank asked to stop."""
+        window = losses[start:stop]
         bad = (~torch.isfinite(window)).nonzero()
-        if len(bad):
-            step = start + int(bad[0]) + 1
-            value = window[int(bad[0])].item()
+        first = (start + int(bad[0]), window[int(bad[0])].item()) if len(bad) else None
+        stop_now = self._stop_requested
+        if self.world.enabled:
+            # The maximum of -(3·step + kind) is the earliest bad step, with its value's kind.
+            kinds = (math.nan, math.inf, -math.inf)
+            key = -math.inf if first is None else -(
+                3 * first[0] + (0 if math.isnan(first[1]) else 1 if first[1] > 0 else 2))
+            flag, key = distributed.max_all([float(stop_now), key], self.world,
+                                            self._flag_device())
+            stop_now = flag > 0
+            if key > -math.inf:
+                step, kind = divmod(int(-key), 3)
+                first = (step, kinds[kind])
+        if first is not None:
             lr = float(self.settings["training"]["lr"])
-            raise RunError(f"the loss became {value} at epoch {epoch + 1}, step {step}: "
-                           f"lower the learning rate (now {lr:g}; try {lr / 10:g}), set "
-                           f"training.grad_clip, or check the Input's scale")
+            raise AgreedError(f"the loss became {first[1]} at epoch {epoch + 1}, step "
+                              f"{first[0] + 1}: lower the learning rate (now {lr:g}; try "
+                              f"{lr / 10:g}), set training.grad_clip, or check the Input's "
+                              f"scale")
+        return stop_now
 
     def _emit_step(self, epoch: int, step: int, skip: int, losses: torch.Tensor, since: int,
                    meter: Meter, seen: int, t0: float) -> None:
@@ -415,15 +468,18 @@ class Trainer:
                        images_per_s=seen * self.world.size / max(elapsed, 1e-9),
                        eta_s=per_step * remaining)
 
-    def _validate(self) -> Meter | None:
+    def _validate(self) -> tuple[Meter | None, int]:
+        """This rank's validation metrics, and how many unreadable files it skipped."""
         if self.val_split is None:
-            return None
+            return None, 0
         meter = Meter(self.target.classes, self.device, confusion=True)
         order = distributed.shard(torch.arange(len(self.val_split)), self.world, pad=False)
         self.scorer.eval()
+        skipped = 0
         with torch.no_grad(), self.runtime.autocast():
-            for x, y, _ in batches(self.val_split, order, self.batch_size, self.device,
-                                   self.target, int(self.settings["data"]["workers"])):
+            for x, y, bad in batches(self.val_split, order, self.batch_size, self.device,
+                                     self.target, int(self.settings["data"]["workers"])):
+                skipped += len(bad)
                 if x.shape[0] == 0:
                     continue
                 x = self.augmenter.rescale(x)
@@ -432,7 +488,7 @@ class Trainer:
                 scores = self.scorer(x)
                 meter.update(self.loss(scores, y),
                              self.loss.predictions(scores.float()), y)
-        return meter
+        return meter, skipped
 
     # ------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, step: int) -> dict[str, Any]:

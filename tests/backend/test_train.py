@@ -202,3 +202,35 @@ def test_streamed_folder_trains_and_counts_unreadable_images(tmp_path):
     assert outcome.history[0]["skipped"] == 2  # the truncated png and the garbage jpg
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert state["class_names"] == ["cat", "dog"]
+
+
+def test_streamed_validation_counts_its_unreadable_images_too(tmp_path):
+    from tests.backend.test_data import _write_images
+
+    _write_images(tmp_path / "data")  # 7 files, 2 of them unreadable
+    project = tiny_project(dataset=str(tmp_path / "data"), epochs=1, channels=3, classes=2)
+    project.data.update(cache="stream", workers=1, val_dataset=str(tmp_path / "data"))
+    project.training.update(batch_size=4)
+    outcome = Trainer(project, run_dir=tmp_path / "run", sink=NullSink()).run()
+    assert outcome.history[0]["skipped"] == 4  # 2 in training, 2 in validation
+
+
+def test_an_image_too_large_to_decode_safely_is_skipped_as_unreadable(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from engine.backend.data import FileDataset, Target, load_data
+    from tests.backend.test_data import settings
+
+    for name, size in (("cat/small.png", 10), ("dog/small.png", 10), ("dog/huge.png", 40)):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (size, size)).save(tmp_path / name)
+    # Pillow refuses images over twice this many pixels (DecompressionBombError).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    target = Target((3, 8, 8), "RGB", 2, (), "in", "out")
+    decoded = load_data(settings(str(tmp_path)), target)
+    assert [f for f, _ in decoded.skipped] == [str(tmp_path / "dog" / "huge.png")]
+    assert "decompression bomb" in decoded.skipped[0][1]
+    streamed = load_data(settings(str(tmp_path), cache="stream"), target).train
+    huge = streamed.paths.index(str(tmp_path / "dog" / "huge.png"))
+    x, _, error = FileDataset(streamed, target)[huge]
+    assert x is None and "decompression bomb" in error[1]
