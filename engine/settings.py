@@ -68,7 +68,7 @@ TRAINING = (
     Param("step_size", "int", 10, "Epochs between decays (step schedule).", min=1),
     Param("gamma", "float", 0.1, "Decay factor (step and plateau schedules).", min=0.0,
           max=1.0),
-    Param("label_smoothing", "float", 0.0, "Label smoothing for cross-entropy.", min=0.0,
+    Param("label_smoothing", "float", 0.0, "Label smoothing for the cross_entropy and nll losses (refused for bce and mse).", min=0.0,
           max=0.99),
     Param("grad_clip", "float", 0.0, "Clip the gradient norm to this (0: off).", min=0.0),
     Param("early_stopping", "int", 0, "Stop after this many epochs without improvement "

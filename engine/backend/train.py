@@ -259,7 +259,7 @@ class Trainer:
             start_epoch, skip_steps = self._restore(self.resume_state)
         if world.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.metrics_log = MetricsLog(self.run_dir, start_epoch)
+            self.metrics_log = MetricsLog(self.run_dir, start_epoch, self.data.class_names)
         history: list[dict[str, Any]] = []
         params = sum(p.numel() for p in self.model.parameters())
         sink.emit("start", project=self.project.name, run_dir=str(self.run_dir),

@@ -122,8 +122,9 @@ class Scores(nn.Module):
 def loss_fn(scores, y):
     if LOSS == "cross_entropy":
         return F.cross_entropy(scores, y, label_smoothing=TRAINING["label_smoothing"])
-    if LOSS == "nll":
-        return F.nll_loss(scores, y)
+    if LOSS == "nll":  # smoothed as the trainer does: (1 - e) * nll + e * mean(-log p)
+        smoothing = TRAINING["label_smoothing"]
+        return (1 - smoothing) * F.nll_loss(scores, y) - smoothing * scores.mean(1).mean()
     target = F.one_hot(y, scores.shape[1]).float()
     if LOSS == "bce":
         return ${bce}
