@@ -21,6 +21,7 @@ from engine.layers import REGISTRY
 
 PARAM_MERGE_ID = 1001
 POSITION_MERGE_ID = 1002
+SETTING_MERGE_ID = 1003
 
 
 class Command(QUndoCommand):
@@ -68,7 +69,8 @@ class Command(QUndoCommand):
     def id(self) -> int:
         if self.merge_key is None:
             return -1
-        return PARAM_MERGE_ID if self.merge_key[0] == "param" else POSITION_MERGE_ID
+        return {"param": PARAM_MERGE_ID, "setting": SETTING_MERGE_ID}.get(
+            self.merge_key[0], POSITION_MERGE_ID)
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt's name)
         if not isinstance(other, Command) or other.merge_key != self.merge_key:
@@ -274,3 +276,27 @@ def arrange(doc: Document, positions: dict[str, Point], direction: str) -> Comma
     word = "top to bottom" if direction == "TB" else "left to right"
     return Command(doc, f"Auto-arrange {word}",
                    [steps.SetUi("direction", direction), steps.Move(positions)])
+
+
+def set_setting(doc: Document, section: str, key: str, value: Any) -> Command:
+    """Typing a learning rate digit by digit merges into one undo step."""
+    return Command(doc, f"Set {section}.{key} to {_short(value)}",
+                   [steps.SetSetting(section, key, value)],
+                   merge_key=("setting", section, key))
+
+
+def set_settings(doc: Document, text: str, values: dict[tuple[str, str], Any]) -> Command:
+    """Several settings as one step (e.g. choosing a dataset resets its validation source)."""
+    return Command(doc, text, [steps.SetSetting(section, key, value)
+                               for (section, key), value in values.items()])
+
+
+def apply_fix(doc: Document, fix: Any) -> Command:
+    """A data-fit fix (engine.data_fit.Fix): parameter edits or accepting the data's shape."""
+    step_list: list[steps.Step] = [steps.SetParam(e.node_id, e.key, e.value)
+                                   for e in fix.edits]
+    if fix.ui_value is not None:
+        from engine.data_fit import ACCEPT_KEY
+
+        step_list.append(steps.SetUi(ACCEPT_KEY, list(fix.ui_value)))
+    return Command(doc, fix.label, step_list)

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
+from engine import data_fit
 from engine.graph import Change, Edge, Graph
 from engine.project import Project
 from engine.validate import Analysis
@@ -46,9 +47,15 @@ class Refresh:
                     or self.structure or self.everything)
 
 
+# A setting absent from the project file (its default applies), as opposed to one set.
+ABSENT = object()
+SETTINGS_SECTIONS = ("data", "augmentation", "training")
+
+
 class Document(QObject):
     refreshed = Signal(object)  # Refresh
     message = Signal(str)  # a refused edit, for the status bar
+    settings_changed = Signal(str)  # a settings section: data, augmentation or training
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -62,6 +69,9 @@ class Document(QObject):
             self.project.ui["collapsed"] = sorted(n.id for n in self.graph.nodes.values()
                                                   if n.is_group)
         self.analysis = Analysis(self.graph, live=True)
+        # What the last data scan found; the Input and Output are checked against it.
+        self.data_facts: data_fit.DataFacts | None = None
+        self.data_fit = data_fit.FitReport()
         # The network's totals, kept up to date per changed block once per flush.
         self._counts: dict[str, tuple[int, int, int, int]] = {}
         self.totals = {"trainable": 0, "non_trainable": 0, "macs": 0, "memory": 0,
@@ -164,6 +174,39 @@ class Document(QObject):
     def ui_snapshot(self) -> dict[str, Any]:
         return copy.deepcopy(self.project.ui)
 
+    # ------------------------------------------------------------- settings
+    def settings(self, section: str) -> dict[str, Any]:
+        """A settings section with its defaults filled in."""
+        return self.project.settings(section)
+
+    def set_setting(self, section: str, key: str, value: Any) -> Any:
+        """Set (ABSENT: remove) one setting; returns its previous value or ABSENT."""
+        if section not in SETTINGS_SECTIONS:
+            raise KeyError(section)
+        values = getattr(self.project, section)
+        old = values.get(key, ABSENT)
+        if value is ABSENT:
+            values.pop(key, None)
+        else:
+            values[key] = copy.deepcopy(value)
+        self.settings_changed.emit(section)
+        return old
+
+    # ------------------------------------------------------------ data fit
+    def set_data_facts(self, facts: data_fit.DataFacts | None) -> None:
+        """The data's shape and classes (None: unknown) to check the Input and Output
+        against; the problems appear with the next refresh like any other."""
+        self.data_facts = facts
+        self._pending.everything = True
+        self._schedule()
+
+    def _check_data(self) -> None:
+        report = data_fit.check(self.graph, self.data_facts,
+                                self.project.ui.get(data_fit.ACCEPT_KEY))
+        if report.problems != self.data_fit.problems or report.fixes != self.data_fit.fixes:
+            self.data_fit = report
+        self.analysis.set_external(report.problems)
+
     # ------------------------------------------------------------ following
     def _on_change(self, change: Change) -> None:
         pending = self._pending
@@ -223,6 +266,7 @@ class Document(QObject):
         event-loop turn; tests may call it directly)."""
         self._timer.stop()
         pending, self._pending = self._pending, Refresh()
+        self._check_data()
         pending.results = self.analysis.update()
         self._count(pending.results | pending.removed)
         if pending:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from designer.document import Document, Point
+from designer.document import ABSENT, Document, Point
 from engine.graph import Edge, Node
 
 
@@ -211,3 +211,18 @@ class SetUi(Step):
 
     def revert(self, doc: Document) -> None:
         doc.set_ui(self.key, self.old if self.had else None)
+
+
+class SetSetting(Step):
+    """One data, augmentation or training setting (engine/settings.py) of the project."""
+
+    def __init__(self, section: str, key: str, value: Any) -> None:
+        self.section, self.key = section, key
+        self.value = value if value is ABSENT else copy.deepcopy(value)
+        self.old: Any = None
+
+    def apply(self, doc: Document) -> None:
+        self.old = doc.set_setting(self.section, self.key, self.value)
+
+    def revert(self, doc: Document) -> None:
+        doc.set_setting(self.section, self.key, self.old)

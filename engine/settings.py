@@ -79,8 +79,9 @@ TRAINING = (
     Param("patience", "int", 2, "Epochs without improvement before reduce-on-plateau "
           "lowers the learning rate.", min=0),
     Param("seed", "int", 0, "Seed for weights, shuffling and augmentation.", min=0),
-    Param("device", "choice", "auto", "Where to train.",
-          choices=("auto", "cpu", "cuda", "mps")),
+    Param("device", "choice", "auto", "Where to train: auto (a GPU when there is one), the "
+          "CPU, the first CUDA GPU or one by number, or Apple's MPS.",
+          choices=("auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(8)), "mps")),
     Param("precision", "choice", "fp32", "Mixed precision.",
           choices=("fp32", "bf16", "fp16")),
     Param("channels_last", "bool", False, "Use the channels-last memory format."),

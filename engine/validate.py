@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.graph import Change, Edge, Graph, Node
@@ -26,7 +26,8 @@ class Problem:
     """What is wrong, where, with the numbers (message) and what to do (hint).
 
     code: param, unknown_kind, unconnected, extra_input, shape, merge, size, cycle,
-          no_input, no_output, many_inputs, many_outputs.
+          no_input, no_output, many_inputs, many_outputs, data (the block does not fit the
+          project's data: set by whoever knows the data, see Analysis.set_external).
     """
 
     node_id: str | None
@@ -107,10 +108,21 @@ class Analysis:
         # key: networks repeat their blocks (ResNet-152's 516 blocks are 56 distinct ones).
         self._checked: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._outcomes: dict[tuple[str, str, tuple[Shape, ...]], tuple] = {}
+        # Problems found outside the graph (the data does not fit a block): they mark the
+        # block but keep its shape, so the blocks after it are still analysed.
+        self._external: dict[str, Problem] = {}
         self.live = live
         if live:
             graph.changed.subscribe(self._on_change)
         self.update()
+
+    def set_external(self, problems: dict[str, Problem]) -> None:
+        """Replace the problems that come from outside the graph (node id -> Problem); the
+        next update() recomputes the blocks whose external problem changed."""
+        changed = {i for i in set(problems) | set(self._external)
+                   if problems.get(i) != self._external.get(i)}
+        self._external = dict(problems)
+        self._dirty |= {i for i in changed if i in self.graph.nodes}
 
     def close(self) -> None:
         if self.live:
@@ -227,10 +239,14 @@ class Analysis:
 
     def _compute(self, node: Node) -> NodeResult:
         try:
-            return self._compute_unsafe(node)
+            result = self._compute_unsafe(node)
         except Exception as exc:  # a shape rule's bug must not take the designer down
             return self._problem(node, "shape", _join(node, f"cannot be analysed: {exc}"),
                                  "check its parameters")
+        external = self._external.get(node.id)
+        if external is not None and result.status == "ok":
+            return replace(result, status="problem", problem=external)
+        return result
 
     def _problem(self, node: Node, code: str, message: str, hint: str,
                  inputs: tuple[Shape, ...] = ()) -> NodeResult:
@@ -268,7 +284,8 @@ class Analysis:
         shapes = []
         for edge in edges:
             source = self.results.get(edge.src)
-            if source is None or source.status != "ok":
+            # A shape with a problem is an external one (the data): the shape still holds.
+            if source is None or source.shape is None:
                 return NodeResult(node.id, "unknown")
             shapes.append(source.shape)
         inputs = tuple(shapes)
