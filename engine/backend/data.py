@@ -27,9 +27,12 @@ from engine.backend.images import IMAGE_EXTENSIONS, SHAPE_NAMES, DataError, Data
 from engine.graph import Graph
 from engine.layers import REGISTRY
 
-__all__ = ["DataError", "DataNotFound", "Target", "Split", "DataBundle", "load_data", "target_of"]
+__all__ = ["DataError", "DataNotFound", "Target", "Split", "DataBundle", "load_data", "open_data",
+           "target_of"]
 
 Log = Callable[[str], None]
+Progress = Callable[[int, int], None]  # (files decoded, files to decode)
+LOG_DECODED_EVERY = 2000  # files between "decoded N of M" lines in the training log
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,11 @@ def target_of(graph: Graph) -> Target:
 
 @dataclass
 class Split:
-    """One side of the data: pixels in memory (x) or image files read each epoch (paths)."""
+    """One side of the data: pixels in memory (x) or image files read each epoch (paths).
+
+    Images decoded from files into memory keep their paths beside x, so a report can name
+    the file of any sample.
+    """
 
     y: torch.Tensor
     x: torch.Tensor | None = None
@@ -77,10 +84,11 @@ class Split:
 
     def subset(self, index: np.ndarray) -> Split:
         idx = torch.as_tensor(index, dtype=torch.int64)
+        paths = [self.paths[i] for i in index] if self.paths is not None else None
         if self.x is not None:
-            return Split(self.y[idx], x=self.x[idx])
-        assert self.paths is not None
-        return Split(self.y[idx], paths=[self.paths[i] for i in index])
+            return Split(self.y[idx], x=self.x[idx], paths=paths)
+        assert paths is not None
+        return Split(self.y[idx], paths=paths)
 
 
 @dataclass
@@ -91,6 +99,7 @@ class DataBundle:
     source: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    named_classes: bool = True  # False: bare class numbers, names made up or the Output's
 
     @property
     def pixel_max(self) -> float | None:
@@ -138,7 +147,8 @@ def check_decodable(target: Target, source: str | Path) -> None:
 
 
 def _files_to_split(paths: list[str], labels: list[int], target: Target, cache: str,
-                    log: Log, source: str | Path) -> tuple[Split, list[tuple[str, str]]]:
+                    log: Log, source: str | Path, progress: Progress | None = None,
+                    ) -> tuple[Split, list[tuple[str, str]]]:
     check_decodable(target, source)
     if not paths:
         raise DataError("no images found")
@@ -150,12 +160,15 @@ def _files_to_split(paths: list[str], labels: list[int], target: Target, cache: 
         return Split(torch.as_tensor(labels, dtype=torch.int64), paths=paths), []
     log(f"decoding {len(paths):,} images to {c}×{h}×{w}")
 
-    def progress(done: int, total: int) -> None:
-        log(f"decoded {done:,} of {total:,} images")
+    def report(done: int, total: int) -> None:
+        if done % LOG_DECODED_EVERY == 0:
+            log(f"decoded {done:,} of {total:,} images")
+        if progress is not None:
+            progress(done, total)
 
-    x, ok, skipped = images.decode_many(paths, c, h, w, target.order, progress)
+    x, ok, skipped = images.decode_many(paths, c, h, w, target.order, report)
     y = torch.as_tensor(labels, dtype=torch.int64)[torch.as_tensor(ok, dtype=torch.int64)]
-    return Split(y, x=torch.from_numpy(x)), skipped
+    return Split(y, x=torch.from_numpy(x), paths=[paths[i] for i in ok]), skipped
 
 
 def _class_folders(root: Path) -> list[Path]:
@@ -173,7 +186,8 @@ def _image_files(folder: Path) -> list[str]:
     return found
 
 
-def _image_folder(root: Path, target: Target, cache: str, log: Log) -> _Raw:
+def _image_folder(root: Path, target: Target, cache: str, log: Log,
+                  progress: Progress | None = None) -> _Raw:
     classes = _class_folders(root)
     if not classes:
         raise DataError(f"{root}: a dataset folder needs one subfolder per class (e.g. "
@@ -187,11 +201,12 @@ def _image_folder(root: Path, target: Target, cache: str, log: Log) -> _Raw:
     if not paths:
         raise DataError(f"{root}: the class folders hold no images "
                         f"({', '.join(IMAGE_EXTENSIONS)})")
-    split, skipped = _files_to_split(paths, labels, target, cache, log, root)
+    split, skipped = _files_to_split(paths, labels, target, cache, log, root, progress)
     return _Raw(split, [p.name for p in classes], skipped)
 
 
-def _csv(path: Path, target: Target, cache: str, log: Log) -> _Raw:
+def _csv(path: Path, target: Target, cache: str, log: Log,
+         progress: Progress | None = None) -> _Raw:
     rows = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for line, row in enumerate(csv.reader(handle), 1):
@@ -218,7 +233,7 @@ def _csv(path: Path, target: Target, cache: str, log: Log) -> _Raw:
         index = {n: i for i, n in enumerate(names)}
         labels = [index[t] for t in labels_text]
     paths = [str((path.parent / p) if not os.path.isabs(p) else Path(p)) for p, _, _ in rows]
-    split, skipped = _files_to_split(paths, labels, target, cache, log, path)
+    split, skipped = _files_to_split(paths, labels, target, cache, log, path, progress)
     return _Raw(split, names, skipped)
 
 
@@ -280,9 +295,12 @@ def _idx(pairs: list[tuple[str, Path, Path]], target: Target) -> list[tuple[str,
     return out
 
 
-def open_source(spec: str, target: Target, settings: dict[str, Any],
-                log: Log) -> list[tuple[str, _Raw]]:
-    """(role, raw data) pairs; role "val" marks validation data the source brings along."""
+def open_source(spec: str, target: Target, settings: dict[str, Any], log: Log,
+                progress: Progress | None = None) -> list[tuple[str, _Raw]]:
+    """(role, raw data) pairs; role "val" marks validation data the source brings along.
+
+    ``progress`` hears (done, total) while image files are decoded, once per folder or CSV.
+    """
     cache = settings.get("cache", "auto")
     image_shape = target.shape if target.is_image else (1, 28, 28)
     if spec == "digits":
@@ -309,14 +327,14 @@ def open_source(spec: str, target: Target, settings: dict[str, Any],
         subs = {p.name.lower(): p for p in _class_folders(path)}
         val_dir = subs.get("val") or subs.get("validation") or subs.get("test")
         if "train" in subs and val_dir is not None and _class_folders(subs["train"]):
-            return [("train", _image_folder(subs["train"], target, cache, log)),
-                    ("val", _image_folder(val_dir, target, cache, log))]
-        return [("train", _image_folder(path, target, cache, log))]
+            return [("train", _image_folder(subs["train"], target, cache, log, progress)),
+                    ("val", _image_folder(val_dir, target, cache, log, progress))]
+        return [("train", _image_folder(path, target, cache, log, progress))]
     suffix = path.suffix.lower()
     if path.is_file() and suffix == ".npz":
         return _npz(path, target)
     if path.is_file() and suffix == ".csv":
-        return [("train", _csv(path, target, cache, log))]
+        return [("train", _csv(path, target, cache, log, progress))]
     pairs = images.idx_pairs(path) if (path.is_file() or path.parent.is_dir()) else []
     if pairs:
         return _idx(pairs, target)
@@ -380,22 +398,24 @@ def check_fit(names: list[str], splits: list[Split], target: Target,
                      f"{target.classes}: the extra outputs are never the right answer")
 
 
-def load_data(settings: dict[str, Any], target: Target, log: Log = lambda m: None,
-              ) -> DataBundle:
-    """Open the training source (and validation source or split) for a graph's target."""
+def open_data(settings: dict[str, Any], target: Target, log: Log = lambda m: None,
+              progress: Progress | None = None) -> DataBundle:
+    """The training source and its validation part (a source of its own, the source's own
+    validation part or a stratified split), labelled and split exactly as training uses
+    them, without checking the classes against the Output: the designer's Data panel
+    shows the data whatever the Output says."""
     spec = str(settings["dataset"]).strip()
     if not spec:
         raise DataError("no dataset: set data.dataset or pass --data")
-    parts = open_source(spec, target, settings, log)
+    parts = open_source(spec, target, settings, log, progress)
     train_raw = next(raw for role, raw in parts if role == "train")
     names = _names_for(train_raw, target)
     skipped = [s for _, raw in parts for s in raw.skipped]
-    notes: list[str] = []
     val_spec = str(settings.get("val_dataset") or "").strip()
     train = train_raw.split
     val: Split | None = None
     if val_spec:
-        val_parts = open_source(val_spec, target, settings, log)
+        val_parts = open_source(val_spec, target, settings, log, progress)
         val_raw = next(raw for _, raw in val_parts)
         skipped += val_raw.skipped
         val = _align(val_raw, names, target, val_spec)
@@ -409,12 +429,21 @@ def load_data(settings: dict[str, Any], target: Target, log: Log = lambda m: Non
     if len(train) == 0:
         raise DataError(f"{spec}: no training samples could be read"
                         + (f" ({len(skipped)} files skipped)" if skipped else ""))
-    check_fit(names, [train] + ([val] if val is not None else []), target, notes)
-    if skipped:
-        notes.append(f"skipped {len(skipped)} unreadable image(s), e.g. {skipped[0][0]}: "
-                     f"{skipped[0][1]}")
     return DataBundle(train, val if val is not None and len(val) else None, names, spec,
-                      skipped, notes)
+                      skipped, named_classes=train_raw.class_names is not None)
+
+
+def load_data(settings: dict[str, Any], target: Target, log: Log = lambda m: None,
+              ) -> DataBundle:
+    """Open the training source (and validation source or split) for a graph's target;
+    refuse data with more classes than its Output."""
+    data = open_data(settings, target, log)
+    check_fit(data.class_names, [data.train] + ([data.val] if data.val is not None else []),
+              target, data.notes)
+    if data.skipped:
+        data.notes.append(f"skipped {len(data.skipped)} unreadable image(s), e.g. "
+                          f"{data.skipped[0][0]}: {data.skipped[0][1]}")
+    return data
 
 
 # ---------------------------------------------------------------- batches

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SHAPE_NAMES = ("circle", "square", "triangle", "star")
 DECODED_CHANNELS = (1, 3)  # what decode_image makes of a file: grayscale or RGB
+DIGITS_SIZE = 28  # digits() lays the 8×8 digits out as MNIST does before resizing
+SHAPES_SIZE = 64  # the side of the images shapes() draws
 
 
 class DataError(ValueError):
@@ -70,12 +72,14 @@ def decode_image(path: str | os.PathLike[str], channels: int, height: int, width
 
 
 def decode_many(paths: Sequence[str], channels: int, height: int, width: int, order: str,
-                progress: Callable[[int, int], None] | None = None,
+                progress: Callable[[int, int], None] | None = None, every: int = 100,
                 ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
     """Decode files in parallel threads (Pillow releases the GIL while decoding).
 
     Returns the stacked images, the indices that were read, and (path, reason) for each
-    file skipped because it is unreadable or truncated.
+    file skipped because it is unreadable or truncated. ``progress(done, total)`` is called
+    every ``every`` files and after the last; an exception it raises (a cancelled scan)
+    stops the decoding and leaves the files not yet started undecoded.
     """
     out = np.empty((len(paths), channels, height, width), dtype=np.uint8)
     ok: list[int] = []
@@ -90,13 +94,17 @@ def decode_many(paths: Sequence[str], channels: int, height: int, width: int, or
 
     workers = min(16, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, (i, error) in enumerate(pool.map(one, range(len(paths))), 1):
-            if error is None:
-                ok.append(i)
-            else:
-                skipped.append((str(paths[i]), error))
-            if progress is not None and done % 2000 == 0:
-                progress(done, len(paths))
+        results = pool.map(one, range(len(paths)))
+        try:
+            for done, (i, error) in enumerate(results, 1):
+                if error is None:
+                    ok.append(i)
+                else:
+                    skipped.append((str(paths[i]), error))
+                if progress is not None and (done % every == 0 or done == len(paths)):
+                    progress(done, len(paths))
+        finally:
+            results.close()  # cancels the files not started, else the pool decodes them all
     return out[ok] if len(ok) != len(paths) else out, ok, skipped
 
 
@@ -215,6 +223,25 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(dims)
 
 
+def read_idx_dims(path: Path) -> tuple[int, ...]:
+    """The dimensions an IDX file's header declares (e.g. 60000, 28, 28), read without
+    the body."""
+    try:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise DataError(f"{path}: not an IDX file (it does not start with two zero "
+                                f"bytes)")
+            dims = handle.read(4 * head[3])
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    if len(dims) < 4 * head[3]:
+        raise DataError(f"{path}: truncated: the header ends early")
+    return struct.unpack(f">{head[3]}I", dims)
+
+
 def idx_pairs(spec: Path) -> list[tuple[str, Path, Path]]:
     """(role, images, labels) for a folder of MNIST files, an images file or a prefix.
 
@@ -254,7 +281,7 @@ def digits(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.as_tensor(pixels, dtype=torch.float32).view(-1, 1, 8, 8) * (255.0 / 16.0)
     x = F.interpolate(x, size=(20, 20), mode="bicubic", align_corners=False).clamp(0, 255)
     x = F.pad(x, (4, 4, 4, 4))
-    if (height, width) != (28, 28):
+    if (height, width) != (DIGITS_SIZE, DIGITS_SIZE):
         x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False,
                           antialias=True)
     return x.round().clamp(0, 255).to(torch.uint8), torch.as_tensor(labels, dtype=torch.int64)
@@ -279,7 +306,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data, bunch.target
 
 
-def shapes(samples: int, classes: int, seed: int, size: int = 64,
+def shapes(samples: int, classes: int, seed: int, size: int = SHAPES_SIZE,
            chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Generated coloured circles, squares, triangles and stars on noisy backgrounds:
     3×size×size uint8, the same images for the same seed."""
