@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+# The run folder's file names are engine.runs's (torch-free, read by the run history).
+from engine.runs import BEST as BEST
+from engine.runs import INTERRUPTED, LAST
+
 FORMAT = "netdraft-checkpoint"
 VERSION = 1
-LAST, BEST, INTERRUPTED = "last.pt", "best.pt", "interrupted.pt"
 
 
 class CheckpointError(ValueError):

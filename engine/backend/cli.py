@@ -12,10 +12,13 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 from engine import settings as settings_schema
 from engine.cli import EXIT_PROBLEMS, EXIT_USAGE, CliError, load_project
+from engine.runs import new_run_dir
+from engine.templates import TEMPLATE_DIR
 
 
 def _positive(text: str) -> int:
@@ -42,7 +45,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=_positive, metavar="N")
     p.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--out", metavar="RUN_DIR",
-                   help="where checkpoints and metrics go (default runs/NAME-TIME)")
+                   help="where checkpoints and metrics go (default runs/NAME-TIME beside FILE)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR exactly where it stopped")
     p.add_argument("--events", choices=("jsonl",),
@@ -96,18 +99,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine.backend import checkpoint, events
     from engine.backend.build import BuildError
     from engine.backend.data import DataError, DataNotFound
+    from engine.backend.run_record import RunRecordSink
     from engine.backend.runtime import RunError
     from engine.backend.train import Trainer
 
-    sink = events.JsonlSink() if args.events == "jsonl" else events.ConsoleSink()
+    shown = events.JsonlSink() if args.events == "jsonl" else events.ConsoleSink()
+    sink = RunRecordSink(shown, project_file=args.file, resuming=args.resume is not None)
+    run_dir = args.out
+    if run_dir is None and args.resume is None:
+        run_dir = default_run_dir(args.file, project.name)
     kinds = ((DataNotFound, "data", EXIT_USAGE), (DataError, "data", EXIT_PROBLEMS),
              (BuildError, "build", EXIT_PROBLEMS),
              (checkpoint.CheckpointError, "checkpoint", EXIT_USAGE),
              (DeviceUnavailable, "run", EXIT_USAGE), (RunError, "run", EXIT_PROBLEMS))
     trainer = None
     try:
-        trainer = Trainer(project, overrides, run_dir=args.out, resume=args.resume, sink=sink,
+        trainer = Trainer(project, overrides, run_dir=run_dir, resume=args.resume, sink=sink,
                           device=args.device, project_path=args.file)
+        sink.run_dir = trainer.run_dir  # a failure before start is recorded there
         check_device(trainer.device_name or trainer.settings["training"]["device"],
                      "--device" if trainer.device_name else "training.device",
                      trainer.world.local_rank if trainer.world.enabled else None)
@@ -128,6 +137,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(message + " (set NETDRAFT_DEBUG=1 for the traceback)",
                        EXIT_PROBLEMS) from None
     return outcome.exit_code
+
+
+def default_run_dir(project_file: str, project_name: str) -> Path:
+    """runs/NAME-TIME beside the project, where the designer's run history looks; a bundled
+    template's runs go to runs/ in the working folder instead, never into resources/."""
+    if Path(project_file).resolve().parent == TEMPLATE_DIR:
+        return new_run_dir(Path.cwd() / Path(project_file).name, project_name)  # as if here
+    return new_run_dir(project_file, project_name)
 
 
 class DeviceUnavailable(Exception):

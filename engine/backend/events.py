@@ -15,6 +15,10 @@ PROTOCOL_VERSION = 1
 
 
 class Sink:
+    # Whether the sink shows the start event's notes itself (else the trainer also sends
+    # each one to message()).
+    shows_notes = False
+
     def emit(self, event: str, **fields: Any) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -57,6 +61,8 @@ def _clock(seconds: float) -> str:
 
 class ConsoleSink(Sink):
     """A progress bar on a terminal, one line per epoch otherwise (both on stderr)."""
+
+    shows_notes = True
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr

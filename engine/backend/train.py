@@ -270,7 +270,7 @@ class Trainer:
                   data=self.data.report(), class_names=self.data.class_names,
                   notes=self.notes, settings=self.settings)
         for note in self.notes:
-            if not isinstance(sink, ConsoleSink):
+            if not sink.shows_notes:
                 sink.message(f"note: {note}")
         status, exit_code, epoch = "finished", EXIT_OK, start_epoch
         try:
