@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,25 +265,38 @@ def _arrays(x: Any, y: Any, target: Target, source: str) -> Split:
                                     input_name=target.input_name))
 
 
+# What a damaged .npz raises: not a zip at all, a truncated member, a bad header.
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
+
 def _npz(path: Path, target: Target) -> list[tuple[str, _Raw]]:
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except _NPZ_ERRORS as exc:
         raise DataError(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
-    with data:
-        keys = set(data.files)
-        names = [str(n) for n in data["class_names"]] if "class_names" in keys else None
-        if {"x", "y"} <= keys:
-            return [("train", _Raw(_arrays(data["x"], data["y"], target, str(path)), names))]
-        if {"x_train", "y_train"} <= keys:
-            out = [("train", _Raw(_arrays(data["x_train"], data["y_train"], target,
-                                          f"{path} (x_train)"), names))]
-            for xs, ys in (("x_test", "y_test"), ("x_val", "y_val")):
-                if {xs, ys} <= keys:
-                    out.append(("val", _Raw(_arrays(data[xs], data[ys], target,
-                                                    f"{path} ({xs})"), names)))
-                    break
-            return out
+    try:
+        with data:
+            return _npz_parts(path, data, target)
+    except _NPZ_ERRORS as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
+
+
+def _npz_parts(path: Path, data: Any, target: Target) -> list[tuple[str, _Raw]]:
+    keys = set(data.files)
+    names = [str(n) for n in data["class_names"]] if "class_names" in keys else None
+    if {"x", "y"} <= keys:
+        return [("train", _Raw(_arrays(data["x"], data["y"], target, str(path)), names))]
+    if {"x_train", "y_train"} <= keys:
+        out = [("train", _Raw(_arrays(data["x_train"], data["y_train"], target,
+                                      f"{path} (x_train)"), names))]
+        for xs, ys in (("x_test", "y_test"), ("x_val", "y_val")):
+            if {xs, ys} <= keys:
+                out.append(("val", _Raw(_arrays(data[xs], data[ys], target,
+                                                f"{path} ({xs})"), names)))
+                break
+        return out
     raise DataError(f"{path}: expected arrays named x and y (or x_train and y_train). "
                     f"Received: {', '.join(sorted(keys)) or 'no arrays'}")
 

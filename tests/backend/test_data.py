@@ -215,3 +215,21 @@ def test_split_is_seeded_and_disjoint():
     _, c_val = stratified_split(y, 0.2, seed=4)
     assert np.array_equal(a_val, b_val) and not np.array_equal(a_val, c_val)
     assert len(a_val) == 20 and not set(a_train) & set(a_val)
+
+
+def test_a_damaged_npz_is_a_data_error_naming_the_file(tmp_path):
+    """Not a zip, and a zip cut short: both name the file instead of an internal error."""
+    import numpy as np
+
+    from engine.backend.data import DataError, Target, load_data
+
+    target = Target((1, 8, 8), "RGB", 2, (), "in", "out")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04 truncated")
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, x=np.zeros((20, 8, 8), np.uint8), y=np.arange(20) % 2)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    for path in (garbage, cut):
+        with pytest.raises(DataError, match=path.name):
+            load_data({"dataset": str(path), "val_fraction": 0.2, "seed": 0}, target)
