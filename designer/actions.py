@@ -98,6 +98,22 @@ def build(window: MainWindow) -> dict[str, QAction]:
         act.setCheckable(True)
         themes.addAction(act)
         a[f"theme_{choice}"] = act
+    for name, text, key in (("data", "&Data", "Ctrl+Alt+1"),
+                            ("augmentation", "&Augmentation", "Ctrl+Alt+2"),
+                            ("training", "&Training Settings", "Ctrl+Alt+3"),
+                            ("runs", "Run &History", "Ctrl+Alt+4")):
+        a[f"panel_{name}"] = _action(window, text, lambda n=name: window.show_panel(n), [key],
+                                     f"Show the {text.replace('&', '')} panel")
+    trainer = window.trainer
+    a["train"] = _action(window, "&Train", trainer.train, ["F5"],
+                         "Save the project and train it; watch it in the Training panel",
+                         icons.icon("train"))
+    a["stop"] = _action(window, "&Stop Training", trainer.stop, ["Shift+F5"],
+                        "Finish the current step and keep an 'interrupted' checkpoint",
+                        icons.icon("stop"))
+    a["resume"] = _action(window, "&Resume Training", lambda: trainer.resume(),
+                          ["Ctrl+F5"], "Continue the selected (or last) run from its "
+                          "last checkpoint")
     a["about"] = _action(window, "&About Netdraft", window.about)
     return a
 
@@ -128,6 +144,11 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     view_menu.addSeparator()
     view_menu.addActions([a[f"theme_{c}"] for c in theme.CHOICES])
     window.panels_menu = view_menu.addMenu("&Panels")
+    train_menu = bar.addMenu("&Train")
+    train_menu.addActions([a["panel_data"], a["panel_augmentation"], a["panel_training"],
+                           a["panel_runs"]])
+    train_menu.addSeparator()
+    train_menu.addActions([a["train"], a["stop"], a["resume"]])
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a["about"])
 
@@ -150,4 +171,6 @@ def build_toolbar(window: MainWindow, a: dict[str, QAction]) -> QToolBar:
     toolbar.addActions([a["group"], a["arrange_tb"]])
     toolbar.addSeparator()
     toolbar.addActions([a["zoom_out"], a["fit"], a["zoom_in"]])
+    toolbar.addSeparator()
+    toolbar.addActions([a["train"], a["stop"]])
     return toolbar

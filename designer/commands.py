@@ -300,3 +300,7 @@ def apply_fix(doc: Document, fix: Any) -> Command:
 
         step_list.append(steps.SetUi(ACCEPT_KEY, list(fix.ui_value)))
     return Command(doc, fix.label, step_list)
+
+
+def set_weights(doc: Document, section: dict[str, Any], text: str) -> Command:
+    return Command(doc, text, [steps.SetWeights(section)])

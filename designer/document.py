@@ -72,6 +72,8 @@ class Document(QObject):
         # What the last data scan found; the Input and Output are checked against it.
         self.data_facts: data_fit.DataFacts | None = None
         self.data_fit = data_fit.FitReport()
+        # A failed training run's message, on the block it names, until the next run.
+        self.run_problems: dict[str, Any] = {}
         # The network's totals, kept up to date per changed block once per flush.
         self._counts: dict[str, tuple[int, int, int, int]] = {}
         self.totals = {"trainable": 0, "non_trainable": 0, "macs": 0, "memory": 0,
@@ -192,6 +194,14 @@ class Document(QObject):
         self.settings_changed.emit(section)
         return old
 
+    def set_weights(self, section: dict[str, Any]) -> dict[str, Any]:
+        """Replace the project's weights section (which file, which blocks); returns the old."""
+        old = self.project.weights
+        self.project.weights = copy.deepcopy(section)
+        self._pending.everything = True
+        self._schedule()
+        return old
+
     # ------------------------------------------------------------ data fit
     def set_data_facts(self, facts: data_fit.DataFacts | None) -> None:
         """The data's shape and classes (None: unknown) to check the Input and Output
@@ -200,12 +210,19 @@ class Document(QObject):
         self._pending.everything = True
         self._schedule()
 
+    def set_run_problems(self, problems: dict[str, Any]) -> None:
+        """Problems a training run reported on blocks (node id -> Problem); {} clears."""
+        self.run_problems = dict(problems)
+        self._pending.everything = True
+        self._schedule()
+
     def _check_data(self) -> None:
         report = data_fit.check(self.graph, self.data_facts,
                                 self.project.ui.get(data_fit.ACCEPT_KEY))
         if report.problems != self.data_fit.problems or report.fixes != self.data_fit.fixes:
             self.data_fit = report
-        self.analysis.set_external(report.problems)
+        live = {k: v for k, v in self.run_problems.items() if k in self.graph.nodes}
+        self.analysis.set_external({**report.problems, **live})
 
     # ------------------------------------------------------------ following
     def _on_change(self, change: Change) -> None:

@@ -263,6 +263,22 @@ def _arrow(p: QPainter, r: QRectF, c: QColor, back: bool) -> None:
                     QPointF(tip + head, y + abs(head))])
 
 
+def _train(p: QPainter, r: QRectF, c: QColor) -> None:
+    """A play triangle: start training."""
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#2e9d4f") if c.alpha() == 255 else c)
+    p.drawPolygon([QPointF(r.left() + r.width() * 0.22, r.top() + r.height() * 0.12),
+                   QPointF(r.right() - r.width() * 0.1, r.center().y()),
+                   QPointF(r.left() + r.width() * 0.22, r.bottom() - r.height() * 0.12)])
+
+
+def _stop(p: QPainter, r: QRectF, c: QColor) -> None:
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#c8412f") if c.alpha() == 255 else c)
+    p.drawRect(r.adjusted(r.width() * 0.2, r.height() * 0.2, -r.width() * 0.2,
+                          -r.height() * 0.2))
+
+
 GLYPHS: dict[str, Glyph] = {
     "new": _new, "open": _open, "save": _save,
     "undo": lambda p, r, c: _arrow(p, r, c, back=True),
@@ -270,7 +286,8 @@ GLYPHS: dict[str, Glyph] = {
     base.FEATURE_CONV: _conv, base.FEATURE_POOL: _pool, base.CLASSIFICATION: _dense,
     base.NORMALIZATION: _norm, base.REGULARIZATION: _dropout, base.ACTIVATION: _activation,
     base.RESHAPE: _reshape, base.MERGE: _merge, base.IO: _io, base.BACKBONES: _backbone,
-    "group": _group, "arrange": _arrange, "problem": _problem,
+    "group": _group, "arrange": _arrange, "problem": _problem, "train": _train,
+    "stop": _stop,
 }
 
 _CACHE: dict[tuple[str, str], QIcon] = {}

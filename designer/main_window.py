@@ -23,8 +23,10 @@ from designer.files import FileController
 from designer.inspector import WIDTH as INSPECTOR_WIDTH
 from designer.inspector import Inspector
 from designer.palette import Palette
+from designer.panels.lazy import PANELS, TrainingSide
 from designer.panels.problems import ProblemsPanel
 from designer.panels.summary import SummaryPanel
+from designer.train_control import TrainController
 from engine.summary import human_count
 
 # 2: the palette's default width fits its category names (layouts saved before are dropped).
@@ -47,6 +49,8 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self)
         self.summary = SummaryPanel(self)
         self.problems = ProblemsPanel(self)
+        self.trainer = TrainController(self)
+        self.training_side = TrainingSide(self)
         self.docks = {
             "palette": self._dock("Blocks", "palette", self.palette,
                                   Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -57,7 +61,15 @@ class MainWindow(QMainWindow):
             "problems": self._dock("Problems", "problems", self.problems,
                                    Qt.DockWidgetArea.BottomDockWidgetArea),
         }
-        self.tabifyDockWidget(self.docks["summary"], self.docks["problems"])
+        for name, title, _factory in PANELS:
+            self.docks[name] = self._dock(title, name, self.training_side.lazy[name],
+                                          Qt.DockWidgetArea.BottomDockWidgetArea)
+            self.docks[name].visibilityChanged.connect(
+                lambda visible, n=name: self.training_side.dock_visible(n, visible))
+        previous = self.docks["summary"]
+        for name in ("problems", *(name for name, _t, _f in PANELS)):
+            self.tabifyDockWidget(previous, self.docks[name])
+            previous = self.docks[name]
         self.docks["summary"].raise_()
         self.recent_menu = None
         self.panels_menu = None
@@ -75,6 +87,7 @@ class MainWindow(QMainWindow):
         self.theme_choice = settings_store.theme_choice()
         self.actions_by_name[f"theme_{self.theme_choice}"].setChecked(True)
         self.update_recent_menu()
+        self.actions_by_name["stop"].setEnabled(False)
 
     def _dock(self, title: str, name: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -95,6 +108,8 @@ class MainWindow(QMainWindow):
         self.inspector.toggle_group.connect(self.editing.toggle_group)
         self.inspector.ungroup.connect(self.editing.ungroup)
         self.inspector.group_selection.connect(self.editing.group)
+        self.trainer.run_started.connect(lambda _p: self._training_state(True))
+        self.trainer.run_ended.connect(lambda _p, _w: self._training_state(False))
         self.undo_group.cleanChanged.connect(lambda _clean: self.update_title())
         # A bound method, not a lambda: the style hints outlive this window, and Qt drops the
         # connection only when it knows the receiver (a lambda on a deleted window raised).
@@ -112,6 +127,7 @@ class MainWindow(QMainWindow):
         self.inspector.set_document(doc)
         self.summary.set_document(doc)
         self.problems.set_document(doc)
+        self.training_side.set_document(doc)
         self.files.autosaver.set_document(doc)
         if old is not None:
             self.undo_group.removeStack(old.undo_stack)
@@ -171,6 +187,40 @@ class MainWindow(QMainWindow):
             self.view.ensureVisible(item.sceneBoundingRect(), 60, 60)
         if self.scene.owner.get(node_id, node_id) != node_id:
             self.inspector.show_ids([node_id])
+
+    def _training_state(self, running: bool) -> None:
+        a = self.actions_by_name
+        a["train"].setEnabled(not running)
+        a["resume"].setEnabled(not running)
+        a["stop"].setEnabled(running)
+        runs = self.training_side.existing("runs")
+        if runs is not None:
+            runs.refresh()
+
+    def show_panel(self, name: str) -> None:
+        """Bring a bottom panel to the front, tall enough for its plots and pictures."""
+        dock = self.docks[name]
+        dock.show()
+        dock.raise_()
+        if name in ("data", "augmentation", "training", "runs") and dock.height() < 340:
+            self.resizeDocks([dock], [380], Qt.Orientation.Vertical)
+
+    # The training side's panels, built on first use.
+    @property
+    def data_panel(self):
+        return self.training_side.panel("data")
+
+    @property
+    def augmentation_panel(self):
+        return self.training_side.panel("augmentation")
+
+    @property
+    def training_panel(self):
+        return self.training_side.panel("training")
+
+    @property
+    def runs_panel(self):
+        return self.training_side.panel("runs")
 
     def focus_name(self) -> None:
         self.docks["inspector"].show()
@@ -232,11 +282,17 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QMessageBox
 
         QMessageBox.about(self, "About Netdraft",
-                          "<b>Netdraft</b><br>Design, validate, train and export "
-                          "convolutional neural networks.")
+                          "<b>Netdraft</b><br>Design and validate convolutional neural "
+                          "networks, then train them from the window: choose data in the "
+                          "Data panel, preview augmentation, press Train (F5) and watch the "
+                          "curves; compare runs in Run History. Export to ONNX and PyTorch "
+                          "code from the command line (main.py export).")
 
     # ------------------------------------------------------------------ events
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.trainer.confirm_close():
+            event.ignore()
+            return
         if not self.files.maybe_save():
             event.ignore()
             return
@@ -253,3 +309,4 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.files.open_dropped(paths)
+

@@ -226,3 +226,17 @@ class SetSetting(Step):
 
     def revert(self, doc: Document) -> None:
         doc.set_setting(self.section, self.key, self.old)
+
+
+class SetWeights(Step):
+    """The project's weights section: which file holds which blocks' stored tensors."""
+
+    def __init__(self, section: dict[str, Any]) -> None:
+        self.section = copy.deepcopy(section)
+        self.old: dict[str, Any] = {}
+
+    def apply(self, doc: Document) -> None:
+        self.old = doc.set_weights(self.section)
+
+    def revert(self, doc: Document) -> None:
+        doc.set_weights(self.old)

@@ -7,6 +7,7 @@ A Job is owned by whoever started it; dropping interest is ``cancel()``: the fun
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -54,13 +55,15 @@ class _Runner(QRunnable):
 
     def run(self) -> None:
         try:
-            value = self.job.fn(self.job)
+            outcome = (True, self.job.fn(self.job))
         except Exception as exc:  # shown to the user as one line, never a traceback
-            if not isinstance(exc, ValueError | OSError | KeyError | RuntimeError):
+            if os.environ.get("NETDRAFT_DEBUG"):
                 traceback.print_exc()
-            self.deliver.result.emit(False, describe(exc))
-            return
-        self.deliver.result.emit(True, value)
+            outcome = (False, describe(exc))
+        try:
+            self.deliver.result.emit(*outcome)
+        except RuntimeError:  # the window went away while this ran: nobody to tell
+            pass
 
 
 class _Delivery(QObject):
@@ -79,7 +82,11 @@ def start(fn: Callable[[Job], Any], on_done: Callable[[Any], None],
           on_progress: Callable[[int, int], None] | None = None,
           parent: QObject | None = None) -> Job:
     """Run ``fn(job)`` on a pool thread; the callbacks run on the GUI thread."""
-    job = Job(fn, parent)
+    # Not a child of ``parent``: a job outlives a closed panel until its thread ends, and
+    # then delivers nothing.
+    job = Job(fn)
+    if parent is not None:
+        parent.destroyed.connect(job.cancel)
     delivery = _Delivery(job)
     delivery.result.connect(job._deliver, QUEUED)
     job.done.connect(on_done)

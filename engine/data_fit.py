@@ -28,6 +28,7 @@ class DataFacts:
     source: str
     shape: tuple[int, int, int] | None
     class_names: tuple[str, ...]
+    named: bool = True  # False: bare class numbers ("0", "1", …), only their count matters
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,13 @@ def _check_input(graph: Graph, facts: DataFacts, accepted: tuple[int, ...] | Non
     if len(shape) != 3 or shape == data or accepted == data:
         return
     c, h, w = data
-    convert = "converted" if shape[0] != c else "resized"
+    convert = "converts" if shape[0] != c else "resizes"
     report.problems[node.id] = Problem(
         node.id, "data",
         f"{node_label(node)} takes {fmt_shape(shape)} images but the data ({facts.source}) "
         f"is {fmt_shape(data)}",
-        f"set the Input to {fmt_shape(data)}, or keep it and let the loader {convert[:-1]} "
-        "the images")
+        f"set the Input to {fmt_shape(data)}, or keep it and let the loader "
+        f"{convert[:-1]} the images")
     new_shape = [c if c in (1, 3) else shape[0], h, w]
     report.fixes.append(Fix(f"Set the Input to {fmt_shape(tuple(new_shape))}", node.id,
                             (ParamEdit(node.id, "shape", new_shape),)))
@@ -127,7 +128,7 @@ def _check_output(graph: Graph, facts: DataFacts, report: FitReport) -> None:
     classes, names = int(params["classes"]), _names(params["class_names"])
     data_names = tuple(facts.class_names)
     count = len(data_names)
-    if classes == count and (not names or names == data_names):
+    if classes == count and (not names or not facts.named or names == data_names):
         return
     if classes != count:
         message = (f"{node_label(node)} has {classes} classes but the data "
@@ -136,9 +137,11 @@ def _check_output(graph: Graph, facts: DataFacts, report: FitReport) -> None:
         message = (f"{node_label(node)} names its classes {_shown(names)} but the data "
                    f"({facts.source}) names them {_shown(data_names)}")
     head = head_dense(graph, node)
-    edits = [ParamEdit(node.id, "classes", count),
-             ParamEdit(node.id, "class_names", ", ".join(data_names))]
-    hint = f"set its classes to {count} and its class names from the data"
+    edits = [ParamEdit(node.id, "classes", count)]
+    if facts.named:
+        edits.append(ParamEdit(node.id, "class_names", ", ".join(data_names)))
+    hint = f"set its classes to {count}" + (" and its class names from the data"
+                                            if facts.named else "")
     if head is not None and classes != count:
         edits.append(ParamEdit(head.id, "units", count))
         hint += f", and '{head.name}' to {count} units"
