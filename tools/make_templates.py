@@ -27,8 +27,9 @@ IMAGENET_INPUT = {"shape": [3, 224, 224], "scale": 1 / 255, "mean": "0.485,0.456
 IMAGENET_DATA = {"dataset": "imagenet/train", "val_dataset": "imagenet/val"}
 IMAGENET_AUGMENTATION = {"enabled": True, "random_resized_crop": 0.08,
                          "horizontal_flip": True}
-FOLDER_HINT = ("Train it on a folder of class subfolders: set data.dataset (and the Output's "
-               "classes) to your own.")
+FOLDER_HINT = ("Train it on a folder of class subfolders: choose it in the Data panel "
+               "(Train > Data), which offers to set the Output's classes from it, then press "
+               "Train (F5).")
 
 
 def L(kind: str, name: str, **params: Any) -> Layer:  # noqa: N802 - reads like a layer list
@@ -95,8 +96,9 @@ class Builder:
         return order
 
     def project(self, name: str, description: str, collapsed: bool = False,
+                ui_extra: dict[str, Any] | None = None,
                 **sections: dict[str, Any]) -> Project:
-        ui: dict[str, Any] = {"positions": self.layout()}
+        ui: dict[str, Any] = {"positions": self.layout(), **(ui_extra or {})}
         if collapsed:
             ui["collapsed"] = list(self.groups)
         return Project(graph=self.graph, name=name, description=description, ui=ui,
@@ -141,7 +143,8 @@ def keras_mnist() -> Project:
         "keras-mnist",
         "The lecture's Keras CNN for 28×28 handwritten digits. Two convolution/max-pool/"
         "dropout stages, then dense 64 with batch normalization and a 10-way softmax: "
-        "87,290 parameters, 128 of them BatchNorm's non-trainable running statistics.",
+        "87,290 parameters, 128 of them BatchNorm's non-trainable running statistics. "
+        "Trains on the digits dataset: press Train (F5).",
         data={"dataset": "digits"},
         training={"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 15})
 
@@ -169,7 +172,10 @@ def lenet5() -> Project:
         "convolutions C1/C3/C5 (28, 10, 1), 2×2 average pools S2/S4 (14, 5) each followed by "
         "the table's tanh, dense F6 of 84 and an RBF output of 10 Euclidean units. Trains on "
         "the digits dataset resized to 32×32, with light ImageDataGenerator-style "
-        "augmentation (the 1,797 digits are few: without it the network overfits).",
+        "augmentation (the 1,797 digits are few: without it the network overfits): press "
+        "Train (F5) and watch the Training panel.",
+        # The lecture pads MNIST's 28×28 digits to 32×32: the loader's resize is intended.
+        ui_extra={"accept_data_shape": [1, 28, 28]},
         data={"dataset": "digits"},
         augmentation={"enabled": True, "rotation_range": 10.0, "width_shift_range": 0.1,
                       "height_shift_range": 0.1, "zoom_range": 0.1},

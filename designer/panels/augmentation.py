@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from designer import workers
 from designer.document import Document
+from designer.panels.data_views import to_qimage
 from designer.panels.settings_form import SettingsForm
 from engine import settings as settings_schema
 
@@ -81,14 +82,6 @@ def pick_samples(labels: Any, count: int = MAX_SAMPLES) -> list[int]:
     chosen = set(first)
     rest = [i for i in range(len(labels)) if i not in chosen][:count - len(first)]
     return first + rest
-
-
-def to_qimage(pixels: np.ndarray) -> QImage:
-    """An H×W×C uint8 array (C 1 or 3) as a QImage that owns its pixels."""
-    pixels = np.ascontiguousarray(pixels)
-    height, width, channels = pixels.shape
-    fmt = QImage.Format.Format_Grayscale8 if channels == 1 else QImage.Format.Format_RGB888
-    return QImage(pixels.tobytes(), width, height, width * channels, fmt).copy()
 
 
 def _displayable(images: np.ndarray) -> np.ndarray:

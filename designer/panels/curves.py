@@ -60,7 +60,9 @@ class StepBuffer:
         self._pending.clear()
 
 
-def _plot(title: str, left: str) -> pg.PlotWidget:
+def _plot(title: str, left: str, legend: tuple[int, int] | None = (-8, 8)) -> pg.PlotWidget:
+    """A plot; ``legend`` is its offset (negative x: from the right, negative y: from the
+    bottom), None for none."""
     plot = pg.PlotWidget()
     plot.setBackground(None)
     item = plot.getPlotItem()
@@ -70,11 +72,15 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     # No grid, and fixed axis sizes: the translucent grid cost a third of each repaint, and a
     # tick label growing by a digit must not lay the panel out again while a run streams
     # (both measured in benchmarks/training_panel.py).
-    item.getAxis("left").setWidth(52)
+    item.getAxis("left").setWidth(62)
     item.getAxis("bottom").setHeight(34)
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
-    item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+    if legend is not None:
+        item.addLegend(offset=legend, labelTextSize="8pt", brush=(255, 255, 255, 200))
+    for side in ("left", "bottom"):
+        # 0.9 stays 0.9: no "(x0.001)" rescaling of accuracies and learning rates.
+        item.getAxis(side).enableAutoSIPrefix(False)
     plot.setMinimumSize(180, 140)
     return plot
 
@@ -90,8 +96,8 @@ class CurvePlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.loss_plot = _plot("Loss", "loss")
-        self.acc_plot = _plot("Accuracy", "accuracy")
-        self.lr_plot = _plot("Learning rate", "lr")
+        self.acc_plot = _plot("Accuracy", "accuracy", legend=(-8, -8))  # curves rise
+        self.lr_plot = _plot("Learning rate", "lr", legend=None)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
@@ -181,10 +187,28 @@ class CurvePlots(QWidget):
             if not len(x) and self.epochs:
                 x, y = epochs, _finite(e.get("lr") for e in self.epochs)
             self.curves["lr"].setData(x, y)
+            self._lr_range(y)
+
+    def _lr_range(self, values: np.ndarray) -> None:
+        """A learning rate is read from 0: a constant one otherwise sits mid-axis at "0"."""
+        item = self.lr_plot.getPlotItem()
+        finite = values[np.isfinite(values)] if len(values) else values
+        if item.getAxis("left").logMode or not len(finite):
+            item.enableAutoRange(axis="y")
+            return
+        item.setYRange(0.0, float(finite.max()) * 1.15 or 1.0, padding=0)
+
+    def hide_legends(self) -> None:
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            legend = plot.getPlotItem().legend
+            if legend is not None:
+                legend.hide()
 
     def set_log_loss(self, flag: bool) -> None:
         self.loss_plot.getPlotItem().setLogMode(y=flag)
         self.lr_plot.getPlotItem().setLogMode(y=flag)
+        self._dirty.add("lr")
+        self.redraw()
 
     # --------------------------------------------------------------- history
     def clear_overlays(self) -> None:

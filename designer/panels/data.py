@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from designer import commands, workers
 from designer.document import Document, Refresh
 from designer.panels.data_views import ClassBars, SampleGrid
+from designer.panels.parts import side_column
 from designer.panels.settings_form import SettingsForm
 from engine import data_fit
 from engine.layers import REGISTRY
@@ -150,13 +151,7 @@ class DataPanel(QWidget):
         row.addWidget(self.val_clear)
         column.addLayout(row)
         column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
-        scroll.setMaximumWidth(360)
+        scroll = side_column(left, self)
 
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 0)

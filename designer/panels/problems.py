@@ -1,13 +1,22 @@
 """The problems list: every Problem of the analysis with its fix-it hint; a click jumps to
-the block."""
+the block, and a problem with one-click fixes (the data does not fit the Input or Output)
+shows them as buttons under the list."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from designer import icons
+from designer import commands, icons
 from designer.document import Document, Refresh
 
 NODE_ROLE = Qt.ItemDataRole.UserRole
@@ -27,8 +36,12 @@ class ProblemsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.heading)
         layout.addWidget(self.list)
+        self.fix_row = QHBoxLayout()
+        layout.addLayout(self.fix_row)
+        self.fix_buttons: list[QPushButton] = []
         self.list.itemClicked.connect(self._clicked)
         self.list.itemActivated.connect(self._clicked)
+        self.list.currentItemChanged.connect(lambda *_: self._show_fixes())
         self._shown: list[tuple] = []
 
     def set_document(self, doc: Document) -> None:
@@ -56,10 +69,28 @@ class ProblemsPanel(QWidget):
             item.setData(NODE_ROLE, node_id)
             item.setToolTip(text)
             self.list.addItem(item)
+        self._show_fixes()
         count = len(shown)
         self.heading.setText("No problems: every shape fits." if not count else
                              f"{count} problem{'s' if count != 1 else ''} — click one to "
                              "jump to its block")
+
+    def _show_fixes(self) -> None:
+        for button in self.fix_buttons:
+            self.fix_row.removeWidget(button)
+            button.deleteLater()
+        self.fix_buttons = []
+        item = self.list.currentItem()
+        node_id = item.data(NODE_ROLE) if item is not None else None
+        if self.doc is None or node_id is None:
+            return
+        for fix in self.doc.data_fit.fixes:
+            if fix.node_id == node_id:
+                button = QPushButton(fix.label, self)
+                button.clicked.connect(lambda _c=False, f=fix: commands.execute(
+                    self.doc, commands.apply_fix(self.doc, f)))
+                self.fix_row.addWidget(button)
+                self.fix_buttons.append(button)
 
     def texts(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from designer import theme
 from designer.document import Document
+from designer.panels.parts import PlotSlot
 from engine import runs as run_history
 from engine import settings as settings_schema
 from engine.runs import RunInfo
@@ -198,11 +199,7 @@ class RunsPanel(QWidget):
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.error_label)
 
-        self.plot_area = QVBoxLayout()
-        self.plot_area.setContentsMargins(0, 0, 0, 0)
-        self.plot_placeholder = QLabel(NOTHING_SELECTED, self)
-        self.plot_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.plot_area.addWidget(self.plot_placeholder, 1)
+        self.plot_slot = PlotSlot(NOTHING_SELECTED, self)
         self.legend = QLabel(self)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         # Many runs' names must not widen the dock: the legend is cut at its edge instead.
@@ -222,7 +219,7 @@ class RunsPanel(QWidget):
         right_layout.setContentsMargins(4, 0, 0, 0)
         right_layout.setSpacing(2)
         right_layout.addWidget(self.legend)
-        right_layout.addLayout(self.plot_area, 1)
+        right_layout.addWidget(self.plot_slot, 1)
         right_layout.addWidget(self.settings_label)
         right_layout.addWidget(self.settings_table)
 
@@ -379,17 +376,10 @@ class RunsPanel(QWidget):
 
     def ensure_plots(self):
         if self.plots is None:
-            from designer.panels.curves import CurvePlots
-
-            self.plots = CurvePlots(self)
-            self.plot_area.removeWidget(self.plot_placeholder)
-            self.plot_placeholder.deleteLater()
-            self.plot_area.addWidget(self.plots, 1)
+            self.plots = self.plot_slot.plots()
             # The plots' own legends list the live run's curves too; the runs are named in
-            # one legend above the three plots instead. Losses read 0.12, not 120 (×0.001).
-            for plot in (self.plots.loss_plot, self.plots.acc_plot, self.plots.lr_plot):
-                plot.getPlotItem().legend.hide()
-                plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
+            # one legend above the three plots instead.
+            self.plots.hide_legends()
             self._show_comparison(self.selected_runs())
         return self.plots
 

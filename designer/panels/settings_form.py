@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QWidget
 
 from designer import commands
 from designer.document import Document
@@ -35,6 +35,10 @@ class SettingsForm(QWidget):
         labels = labels or {}
         for param in self.params:
             editor = make_editor(param, self)
+            # Fill the column: a spin box sized to its range's end texts clips "0.001".
+            for widget in (editor, *editor.findChildren(QWidget)):
+                widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            editor.setMinimumWidth(110)
             editor.edited.connect(lambda value, name=param.name: self._edited(name, value))
             editor.refused.connect(lambda reason, name=param.name: self._refused(name, reason))
             label = QLabel(labels.get(param.name, param.name.replace("_", " ")), self)

@@ -14,13 +14,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from designer import workers
 from designer.document import Document, Refresh
+from designer.panels.parts import PlotSlot, side_column
 from designer.panels.settings_form import SettingsForm
 from engine import memory
 
@@ -36,7 +35,7 @@ MAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "label_smoot
 MORE_KEYS = ("momentum", "nesterov", "weight_decay", "step_size", "gamma", "patience",
              "grad_clip", "seed", "channels_last", "compile", "threads")
 LABELS = {"lr": "learning rate", "batch_size": "batch size", "early_stopping":
-          "early stopping (epochs)", "label_smoothing": "label smoothing"}
+          "early stopping", "label_smoothing": "label smoothing"}
 LOG_LINES = 5000  # the log keeps its last lines: memory stays bounded on long runs
 
 
@@ -48,16 +47,15 @@ def probe_devices(_job: Any = None) -> list[tuple[str, str]]:
 
     from engine.backend.runtime import mps_available
 
-    found = [("auto", "auto: a GPU when there is one"),
-             ("cpu", f"cpu: {os.cpu_count() or 1} cores")]
+    found = [("auto", "auto (a GPU if any)"), ("cpu", f"cpu ({os.cpu_count() or 1} cores)")]
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     for index in range(count):
         props = torch.cuda.get_device_properties(index)
         label = f"{props.name}, {props.total_memory / 2**30:.0f} GB"
         found.append(("cuda" if index == 0 and count == 1 else f"cuda:{index}",
-                      f"cuda:{index}: {label}"))
+                      f"cuda:{index} ({label})"))
     if mps_available():
-        found.append(("mps", "mps: Apple GPU"))
+        found.append(("mps", "mps (Apple GPU)"))
     return found
 
 
@@ -96,19 +94,13 @@ class TrainingPanel(QWidget):
         settings_box = QWidget(self)
         column = QVBoxLayout(settings_box)
         column.setContentsMargins(4, 4, 8, 4)
+        column.addWidget(self.trainable_label)
+        column.addWidget(self.memory_label)
         column.addWidget(self.form)
         column.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(self.more)
-        column.addWidget(self.trainable_label)
-        column.addWidget(self.memory_label)
         column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidget(settings_box)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
-        scroll.setMaximumWidth(360)
+        scroll = side_column(settings_box, self, 320, 400)
 
         self.train_button = QPushButton("Train", self)
         self.train_button.setToolTip("Save the project and train it (F5)")
@@ -148,11 +140,7 @@ class TrainingPanel(QWidget):
         self.log.setMaximumBlockCount(LOG_LINES)
         self.log.setMaximumHeight(110)
         self.log.hide()
-        self.plot_area = QVBoxLayout()
-        self.plot_area.setContentsMargins(0, 0, 0, 0)
-        self.plot_placeholder = QLabel("Curves appear here while a run trains.", self)
-        self.plot_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.plot_area.addWidget(self.plot_placeholder, 1)
+        self.plot_slot = PlotSlot("Curves appear here while a run trains.", self)
         options = QHBoxLayout()
         options.addWidget(self.device_label, 1)
         options.addWidget(self.log_scale)
@@ -162,7 +150,7 @@ class TrainingPanel(QWidget):
         right.addWidget(self.progress)
         right.addWidget(self.error_label)
         right.addLayout(options)
-        right.addLayout(self.plot_area, 1)
+        right.addWidget(self.plot_slot, 1)
         right.addWidget(self.log)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -221,12 +209,7 @@ class TrainingPanel(QWidget):
 
     def ensure_plots(self):
         if self.plots is None:
-            from designer.panels.curves import CurvePlots
-
-            self.plots = CurvePlots(self)
-            self.plot_area.removeWidget(self.plot_placeholder)
-            self.plot_placeholder.deleteLater()
-            self.plot_area.addWidget(self.plots, 1)
+            self.plots = self.plot_slot.plots()
             self.plots.set_log_loss(self.log_scale.isChecked())
         return self.plots
 

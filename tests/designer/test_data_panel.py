@@ -193,3 +193,22 @@ def test_memory_estimate_follows_the_batch_size(qtbot, window):
     assert f"{window.doc.totals['trainable']:,}" in panel.trainable_label.text()
 
 
+
+
+def test_the_problems_panel_offers_the_same_fixes(qtbot, window):
+    doc = window.doc
+    inp = doc.graph.by_name("input")
+    doc.graph.set_param(inp.id, "shape", [3, 28, 28])
+    doc.flush()
+    scanned(qtbot, window)
+    problems = window.problems
+    rows = [i for i in range(problems.list.count())
+            if "Input 'input'" in problems.list.item(i).text()]
+    assert rows
+    problems.list.setCurrentRow(rows[0])
+    labels = [b.text() for b in problems.fix_buttons]
+    assert labels == ["Set the Input to 1×28×28", "Keep 3×28×28: the loader converts the images"]
+    problems.fix_buttons[0].click()
+    doc.flush()
+    assert doc.graph.nodes[inp.id].params["shape"] == [1, 28, 28]
+    assert not any("Input 'input'" in t for t in problems.texts())

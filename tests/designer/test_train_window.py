@@ -237,3 +237,36 @@ def test_a_network_with_problems_is_not_trained(qtbot, lenet_window):
     assert not win.trainer.train()
     assert "problem" in win.training_panel.error_label.text()
     assert not win.trainer.running
+
+
+def test_use_these_weights_makes_a_run_the_projects_weights(qtbot, lenet_window):
+    """The run's checkpoint becomes NAME-RUN.safetensors beside the project, holding exactly
+    the trained tensors; the weights section changes as one undoable step."""
+    import torch
+    from safetensors.torch import load_file
+
+    win = lenet_window
+    doc = win.doc
+    doc.project.training["epochs"] = 1
+    projects.save(doc.project, doc.path)
+    assert win.trainer.train()
+    wait_ended(qtbot, win)
+    run_dir = win.trainer.last_run
+    history = win.runs_panel
+    history.refresh()
+    history.select_paths([run_dir])
+    assert history.weights_button.isEnabled()
+    used = []
+    win.trainer.weights_used.connect(used.append)
+    history.weights_button.click()
+    qtbot.waitUntil(lambda: bool(used), timeout=60_000)
+    section = doc.project.weights
+    assert section["file"] == f"lenet-{run_dir.name}.safetensors"
+    stored = load_file(str(doc.path.parent / section["file"]))
+    checkpoint = torch.load(run_dir / "best.pt", weights_only=True)["model"]
+    conv = doc.graph.by_name("C1").id
+    assert torch.equal(stored[f"{conv}.weight"], checkpoint["C1.weight"])
+    assert {b["source"] for b in section["blocks"].values()} == {"trained"}
+    assert "Use the weights" in doc.undo_stack.undoText()
+    doc.undo_stack.undo()
+    assert doc.project.weights == {}

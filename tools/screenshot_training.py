@@ -1,0 +1,75 @@
+"""Save the training screenshots of the docs: the whole window with the Data panel after its
+scan, and with the Training panel mid-run (a real LeNet-5 run on digits, curves streaming).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot_training.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def wait(app, condition, seconds: float) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
+    scratch = Path(tempfile.mkdtemp(prefix="netdraft-shots-"))
+    os.environ.setdefault("NETDRAFT_SETTINGS", str(scratch / "settings.ini"))
+    os.environ.setdefault("NETDRAFT_RECOVERY_DIR", str(scratch / "recovery"))
+    from designer.app import make_app
+    from designer.document import Document
+    from designer.main_window import MainWindow
+    from engine import project as projects
+    from engine import templates
+
+    app = make_app([])
+    project = templates.open_template("lenet-5")
+    project.training.update({"epochs": 12, "threads": 1})
+    path = scratch / "lenet-5.netdraft"
+    projects.save(project, path)
+    window = MainWindow()
+    window.resize(1500, 950)
+    window.set_theme("light", save=False)
+    window.set_document(Document(projects.load(path), path))
+    window.show()
+    window.view.fit()
+    window.show_panel("data")
+    data = window.data_panel
+    if not wait(app, lambda: data.report is not None or bool(data.error), 120):
+        print("the scan did not finish", file=sys.stderr)
+        return 1
+    wait(app, lambda: False, 0.5)
+    window.grab().save(str(out / "screenshot-data.png"))
+    window.trainer.train()
+    panel = window.training_panel
+    if not wait(app, lambda: len(panel.ensure_plots().epochs) >= 6, 600):
+        print("the run did not reach epoch 6: " + panel.error_label.text(), file=sys.stderr)
+        return 1
+    wait(app, lambda: False, 0.6)
+    window.grab().save(str(out / "screenshot-training.png"))
+    panel.grab().save(str(out / "screenshot-training-panel.png"))
+    window.trainer.stop()
+    wait(app, lambda: not window.trainer.running, 60)
+    window.files.autosaver.discard()
+    print(out / "screenshot-data.png", out / "screenshot-training.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
