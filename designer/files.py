@@ -3,7 +3,6 @@ crash recovery. A project that fails to load leaves the open document untouched.
 
 from __future__ import annotations
 
-import time
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from engine.layout import arrange
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMessageBox
 
+    from designer.dialogs.recovery import RecoveryChoice
     from designer.main_window import MainWindow
 
 FILTER = "Netdraft projects (*.netdraft);;All files (*)"
@@ -111,24 +111,11 @@ class FileController:
         box.setDefaultButton(buttons.Save)
         return buttons(box.exec())
 
-    def ask_restore(self, recovery: autosave.Recovery) -> bool:
-        from PySide6.QtWidgets import QMessageBox
+    def ask_restore(self, found: list[autosave.Recovery]) -> RecoveryChoice:
+        """Which of the recovery copies to restore here and which to discard."""
+        from designer.dialogs.recovery import choose
 
-        if recovery.original:
-            where = (f"{escape(Path(recovery.original).name)}?<br><span style='color:gray'>"
-                     f"in {escape(str(Path(recovery.original).parent))}</span>")
-        else:
-            where = "an unsaved project?"
-        when = (time.strftime(" (saved at %H:%M on %d %b)", time.localtime(recovery.saved_at))
-                if recovery.saved_at else "")
-        box = self._box("Question", "Restore unsaved work?",
-                        "Netdraft did not close properly last time.",
-                        f"Restore the autosaved copy{when} of {where}")
-        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(restore)
-        box.exec()
-        return box.clickedButton() is restore
+        return choose(found, self.window)
 
     def show_error(self, title: str, message: str) -> None:
         self._error_box(title, message).exec()
@@ -246,25 +233,34 @@ class FileController:
 
     # -------------------------------------------------------------- recovery
     def offer_recovery(self) -> bool:
-        """After a crash: offer the newest autosaved copy; True when one was restored."""
+        """After a crash: offer every recovery copy left behind (several windows may have
+        been killed); True when one was restored in this window. A copy is deleted only when
+        restored (once the restored document is open and has its own recovery copy) or
+        discarded by the user; the rest stay for the next start."""
         found = autosave.left_behind()
         if not found:
             return False
-        newest, older = found[0], found[1:]
-        restored = False
-        if self.ask_restore(newest):
-            try:
-                project = projects.load(newest.file)
-            except projects.ProjectError as err:
-                self.show_error("Cannot restore", str(err))
-            else:
-                doc = Document(with_layout(project),
-                               path=Path(newest.original) if newest.original else None)
-                self.window.set_document(doc)
-                doc.undo_stack.resetClean()  # restored work is unsaved work
-                self.window.update_title()
-                self.autosaver.changed()
-                restored = True
-        for recovery in [newest, *older]:
+        choice = self.ask_restore(found)
+        for recovery in choice.discard:
             recovery.discard()
-        return restored
+        return choice.restore is not None and self.restore(choice.restore)
+
+    def restore(self, recovery: autosave.Recovery) -> bool:
+        try:
+            project = projects.load(recovery.file)
+        except projects.ProjectError as err:
+            self.show_error("Cannot restore", str(err))
+            return False
+        if not self.maybe_save():
+            return False
+        doc = Document(with_layout(project),
+                       path=Path(recovery.original) if recovery.original else None)
+        self.window.set_document(doc)
+        doc.undo_stack.resetClean()  # restored work is unsaved work
+        self.window.update_title()
+        # This window's own copy first, so the work never lives in memory alone; a copy that
+        # cannot be written leaves the old one to be offered again.
+        self.autosaver.save_now()
+        if self.autosaver.file.exists():
+            recovery.discard()
+        return True

@@ -43,6 +43,7 @@ def window(qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     from designer.app import make_app
+    from designer.dialogs.recovery import RecoveryChoice
     from designer.files import FileController
     from designer.main_window import MainWindow
 
@@ -50,7 +51,7 @@ def window(qtbot, monkeypatch):
     # Closing a modified window must not wait for a person to answer.
     monkeypatch.setattr(FileController, "ask_save_changes",
                         lambda self: QMessageBox.StandardButton.Discard)
-    monkeypatch.setattr(FileController, "ask_restore", lambda self, recovery: False)
+    monkeypatch.setattr(FileController, "ask_restore", lambda self, found: RecoveryChoice())
     errors: list[tuple[str, str]] = []
     monkeypatch.setattr(FileController, "show_error",
                         lambda self, title, message: errors.append((title, message)))

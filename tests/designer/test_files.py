@@ -1,5 +1,5 @@
 """Files and safety: save and reopen, failed loads, dropped files, unsaved-changes prompts,
-persisted settings and crash recovery after SIGKILL."""
+persisted settings and crash recovery after SIGKILL (one window, and two killed at once)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 from designer_helpers import flush
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
 from designer import commands, settings_store
+from designer.dialogs.recovery import RecoveryChoice
 from designer.files import FileController
 from engine import project as projects
 
@@ -126,7 +127,8 @@ app = make_app([])
 window = build_window({path!r})
 window.show()
 doc = window.doc
-commands.execute(doc, commands.set_param(doc, doc.graph.by_name("conv1").id, "filters", 40))
+commands.execute(doc, commands.set_param(doc, doc.graph.by_name("conv1").id, "filters",
+                                         {filters}))
 
 def ready():
     if window.files.autosaver.file.exists():
@@ -139,39 +141,174 @@ app.exec()
 """
 
 
+def _kill_designers(jobs: dict[Path, int]) -> dict[Path, int]:
+    """Start a designer per project file, edit conv1's filters to the value given, wait for
+    its recovery copy, then SIGKILL it (all at once, as a crash of the session would).
+    Returns each project's dead designer's pid."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NETDRAFT_AUTOSAVE_MS="100")
+    procs = {path: subprocess.Popen(
+        [sys.executable, "-c", CRASHER.format(root=str(ROOT), path=str(path), filters=filters)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for path, filters in jobs.items()}
+    try:
+        deadline = time.monotonic() + 45
+        for proc in procs.values():
+            line = ""
+            while time.monotonic() < deadline and "READY" not in line:
+                line = proc.stdout.readline()
+                if not line and proc.poll() is not None:
+                    break
+            assert "READY" in line, proc.stderr.read()
+    finally:
+        for proc in procs.values():
+            proc.send_signal(signal.SIGKILL)
+        for proc in procs.values():
+            proc.wait(10)
+            proc.stdout.close()
+            proc.stderr.close()
+    return {path: proc.pid for path, proc in procs.items()}
+
+
+def _restore_first(offered: list):
+    def ask(self, found):
+        offered.append(list(found))
+        return RecoveryChoice(restore=found[0])
+    return ask
+
+
 @pytest.mark.timeout(60)
 def test_after_a_crash_the_next_start_offers_the_autosaved_work(window, tmp_path, monkeypatch):
     path = tmp_path / "work.netdraft"
     projects.save(window.doc.project, path)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NETDRAFT_AUTOSAVE_MS="100")
-    proc = subprocess.Popen([sys.executable, "-c", CRASHER.format(root=str(ROOT),
-                                                                  path=str(path))],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 45
-        line = ""
-        while time.monotonic() < deadline and "READY" not in line:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-        assert "READY" in line, proc.stderr.read()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    recovery = Path(os.environ["NETDRAFT_RECOVERY_DIR"]) / f"{proc.pid}.netdraft"
+    pid = _kill_designers({path: 40})[path]
+    recovery = Path(os.environ["NETDRAFT_RECOVERY_DIR"]) / f"{pid}.netdraft"
     assert recovery.exists()
     meta = json.loads(recovery.with_suffix(".json").read_text())
     assert meta["original"] == str(path)
-    offered = []
-
-    def yes(self, found):
-        offered.append(found.original)
-        return True
-
-    monkeypatch.setattr(FileController, "ask_restore", yes)
+    offered: list = []
+    monkeypatch.setattr(FileController, "ask_restore", _restore_first(offered))
     assert window.files.offer_recovery()
-    assert offered == [str(path)]
+    assert [r.original for r in offered[0]] == [str(path)]
     assert window.doc.graph.by_name("conv1").params["filters"] == 40
     assert window.doc.path == path and window.isWindowModified()
     assert not recovery.exists()
+    # The restored work already has this window's own recovery copy.
+    assert projects.load(window.files.autosaver.file).graph.by_name("conv1").params[
+        "filters"] == 40
     assert not window.files.offer_recovery()  # offered once only
+
+
+@pytest.mark.timeout(90)
+def test_two_killed_windows_are_both_offered_and_nothing_is_deleted_unseen(
+        window, tmp_path, monkeypatch):
+    a, b = tmp_path / "alpha.netdraft", tmp_path / "beta.netdraft"
+    for path in (a, b):
+        project = window.doc.project
+        project.name = path.stem
+        projects.save(project, path)
+    pids = _kill_designers({a: 24, b: 48})
+    folder = Path(os.environ["NETDRAFT_RECOVERY_DIR"])
+    copy_a, copy_b = (folder / f"{pids[p]}.netdraft" for p in (a, b))
+    assert copy_a.exists() and copy_b.exists()
+
+    # Later: both stay.
+    seen: list = []
+
+    def later(self, found):
+        seen.append(list(found))
+        return RecoveryChoice()
+
+    monkeypatch.setattr(FileController, "ask_restore", later)
+    assert not window.files.offer_recovery()
+    assert copy_a.exists() and copy_b.exists()
+    offered = seen[0]
+    assert sorted((r.name, r.original) for r in offered) == [("alpha", str(a)),
+                                                              ("beta", str(b))]
+    assert all(time.time() - 120 < r.saved_at <= time.time() for r in offered)
+
+    # Restore A: A opens here and its copy goes; B's copy stays on disk.
+    def restore_a(self, found):
+        seen.append(list(found))
+        return RecoveryChoice(restore=next(r for r in found if r.name == "alpha"))
+
+    monkeypatch.setattr(FileController, "ask_restore", restore_a)
+    assert window.files.offer_recovery()
+    assert len(seen[1]) == 2
+    assert window.doc.path == a and window.doc.graph.by_name("conv1").params["filters"] == 24
+    assert not copy_a.exists() and copy_b.exists()
+
+    # The next start offers B alone; discarding it removes it.
+    def discard_all(self, found):
+        seen.append(list(found))
+        return RecoveryChoice(discard=list(found))
+
+    monkeypatch.setattr(FileController, "ask_restore", discard_all)
+    assert not window.files.offer_recovery()
+    assert [(r.name, r.file) for r in seen[2]] == [("beta", copy_b)]
+    assert not copy_b.exists() and not copy_b.with_suffix(".json").exists()
+    assert window.doc.path == a  # discarding changed nothing in the window
+    assert not window.files.offer_recovery() and len(seen) == 3
+
+
+def test_a_copy_that_cannot_be_restored_stays_offered(window, monkeypatch):
+    from designer import autosave
+
+    folder = autosave.recovery_dir()
+    folder.mkdir(parents=True)
+    broken = folder / f"{_dead_pid()}.netdraft"
+    broken.write_text("{not json")
+    broken.with_suffix(".json").write_text('["not", "a", "dict"]')
+    offered: list = []
+    monkeypatch.setattr(FileController, "ask_restore", _restore_first(offered))
+    doc = window.doc
+    assert not window.files.offer_recovery()
+    assert window.doc is doc and window.errors[-1][0] == "Cannot restore"
+    recovery = offered[0][0]
+    assert recovery.name == "Untitled" and recovery.original is None
+    assert recovery.saved_at == broken.stat().st_mtime
+    assert broken.exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _recovery(folder: Path, name: str, original: str | None, saved_at: float):
+    from designer import autosave
+
+    return autosave.Recovery(folder / f"{name}.netdraft", original, saved_at, name)
+
+
+def test_the_recovery_dialog_lists_every_copy_with_its_name_file_and_time(qtbot, tmp_path):
+    from designer.dialogs.recovery import RecoveryDialog
+
+    when = time.mktime((2024, 3, 5, 14, 7, 0, 0, 0, -1))
+    a = _recovery(tmp_path, "alpha", str(tmp_path / "alpha.netdraft"), when)
+    b = _recovery(tmp_path, "beta", None, when - 60)
+    dialog = RecoveryDialog([a, b])
+    qtbot.addWidget(dialog)
+    texts = [label.text() for label in dialog.findChildren(QLabel)]
+    row_a = next(t for t in texts if "alpha" in t)
+    assert "<b>alpha</b>" in row_a and str(tmp_path / "alpha.netdraft") in row_a
+    assert "14:07 on 05 Mar 2024" in row_a
+    row_b = next(t for t in texts if "beta" in t)
+    assert "never saved" in row_b and "14:06" in row_b
+    dialog.show()
+    dialog.buttons[b][1].click()  # Discard B: the dialog stays for A
+    assert dialog.isVisible() and dialog.rows[b].isHidden() and not dialog.rows[a].isHidden()
+    dialog.buttons[a][0].click()  # Restore A
+    assert not dialog.isVisible()
+    assert dialog.choice == RecoveryChoice(restore=a, discard=[b])
+
+
+def test_later_keeps_every_copy(qtbot, tmp_path):
+    from designer.dialogs.recovery import RecoveryDialog
+
+    a = _recovery(tmp_path, "alpha", None, time.time())
+    dialog = RecoveryDialog([a])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.later.click()
+    assert not dialog.isVisible() and dialog.choice == RecoveryChoice()
