@@ -63,7 +63,6 @@ def main() -> int:
         return 1
     wait(app, lambda: False, 0.6)
     window.grab().save(str(out / "screenshot-training.png"))
-    panel.grab().save(str(out / "screenshot-training-panel.png"))
     window.trainer.stop()
     wait(app, lambda: not window.trainer.running, 60)
     window.files.autosaver.discard()
