@@ -20,7 +20,8 @@ import torch.nn as nn
 
 from engine.graph import Graph, Node
 from engine.layers import REGISTRY
-from engine.validate import Analysis, analyze
+from engine.memory import NotEnoughMemory, available_memory, require
+from engine.validate import BYTES_PER_VALUE, Analysis, analyze
 
 
 class BuildError(ValueError):
@@ -149,6 +150,7 @@ class GraphModule(nn.Module):
             listing = "\n".join(f"  - {p}" for p in analysis.problems)
             raise BuildError(f"the network has {len(analysis.problems)} problem(s); "
                              f"fix them before building:\n{listing}")
+        _check_room(analysis)
         taken: set[str] = set()
         order = analysis.order
         last_use: dict[str, int] = {}
@@ -225,6 +227,18 @@ def _as_logits(module: nn.Module, kind: str, args: list[torch.Tensor]) -> torch.
     if getattr(module, "activation", None) in ("softmax", "log_softmax"):
         return module.pre_activation(*args)
     return module(*args)
+
+
+def _check_room(analysis: Analysis) -> None:
+    """The last guard of DESIGN.md rule 8, for every caller: weights that cannot fit in this
+    machine's memory are refused before the first one is allocated. Training, export and
+    import check their whole need (optimizer state, activations) before they get here."""
+    weights = analysis.totals()["params"] * BYTES_PER_VALUE
+    try:
+        require("building this network", {"its weights": weights}, available_memory(),
+                "this machine's available memory", "Shrink the network")
+    except NotEnoughMemory as exc:
+        raise BuildError(str(exc)) from None
 
 
 def build_module(graph: Graph, analysis: Analysis | None = None,

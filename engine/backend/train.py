@@ -30,6 +30,7 @@ from engine.backend.data import DataBundle, Target, batches, load_data, place, t
 from engine.backend.events import ConsoleSink, NullSink, Sink
 from engine.backend.metrics import Meter, MetricsLog, finite
 from engine.backend.optim import Loss, Schedule, Scorer, make_optimizer
+from engine.backend.preflight import check_training
 from engine.backend.runtime import RunError, Runtime, choose_runtime, pick_device
 from engine.graph import Graph
 from engine.layers import REGISTRY
@@ -199,6 +200,7 @@ class Trainer:
         graph = self.project.graph
         self.target: Target = target_of(graph)
         torch.manual_seed(int(t["seed"]))
+        check_training(graph, t, self.device)  # refuses what cannot fit, before allocating
         self.model = build_module(graph)
         if self.project.weights and self.resume_state is None:
             # Imported or previously trained weights (transfer learning) start the run.
