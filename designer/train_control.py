@@ -85,13 +85,23 @@ class TrainController(QObject):
                                   f"({info.status}).")
             return False
         doc = self.window.doc
+        extra: list[str] = []
+        if info.status in ("finished", "early_stopped"):
+            # A finished run continues only towards more epochs: the project's, if larger.
+            wanted = int(doc.settings("training")["epochs"])
+            if wanted <= info.epochs_done:
+                self.panel.show_error(
+                    f"{target.name} has finished its {info.epochs_done} epochs: set epochs "
+                    f"above {info.epochs_done} in the Training settings to train it further.")
+                return False
+            extra = ["--epochs", str(wanted)]
         project_file = doc.path
         if project_file is None and info.project_file:
             project_file = Path(info.project_file)
         if project_file is None and not self.ensure_saved():
             return False
         self._start(target, resume=True, rows=info.rows,
-                    project_file=project_file or self.window.doc.path)
+                    project_file=project_file or self.window.doc.path, extra=extra)
         return True
 
     def resume_target(self) -> Path | None:
@@ -149,13 +159,14 @@ class TrainController(QObject):
 
     # --------------------------------------------------------------- running
     def _start(self, run_dir: Path, resume: bool, rows: list | None = None,
-               project_file: Path | None = None) -> None:
+               project_file: Path | None = None, extra: list[str] | None = None) -> None:
         doc = self.window.doc
         doc.set_run_problems({})
         self.last_run = Path(run_dir)
         self.panel.begin(str(run_dir), rows if resume else None)
         self.panel.set_running(True, resumable=False)
-        self.process.start(Path(project_file or doc.path), Path(run_dir), resume=resume)
+        self.process.start(Path(project_file or doc.path), Path(run_dir), resume=resume,
+                           extra=extra)
         self.run_started.emit(str(run_dir))
         self.window.show_message(("Resuming " if resume else "Training into ") + str(run_dir))
 

@@ -139,6 +139,7 @@ class RunsPanel(QWidget):
         self.plots = None  # CurvePlots, made when first shown
         self._signature: tuple = ()
         self._selected: list[Path] = []
+        self._known_paths: set[Path] = set()
 
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -251,7 +252,8 @@ class RunsPanel(QWidget):
         return run_history.runs_dir_for(self.doc.path)
 
     def refresh(self) -> None:
-        """Read the run folders again, keeping the selection of runs still there."""
+        """Read the run folders again, keeping the selection of runs still there (the
+        newest selected when nothing was and the runs changed)."""
         folder = self.runs_dir()
         self._signature = self._current_signature(folder)
         self.runs = run_history.list_runs(folder) if folder is not None else []
@@ -263,6 +265,11 @@ class RunsPanel(QWidget):
                 f"`main.py train FILE` appear here.")
         self.list_stack.setCurrentWidget(self.table if self.runs else self.empty_label)
         keep = set(self._selected)
+        paths = {info.path for info in self.runs}
+        if not keep and self.runs and paths != self._known_paths:
+            # A first look, or a new run: show the newest rather than empty plots.
+            keep = {self.runs[0].path}
+        self._known_paths = paths
         scroll = self.table.verticalScrollBar().value()
         self.table.blockSignals(True)
         self.table.clearSelection()

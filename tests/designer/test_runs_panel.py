@@ -313,3 +313,14 @@ def test_it_rereads_only_when_a_run_folder_changed(panel, runs_dir, qtbot):
 def test_a_running_run_is_reread_each_time(panel, three):
     panel.refresh()
     assert panel.poll() is True  # its trainer may have died since
+
+
+def test_the_newest_run_is_shown_when_nothing_is_selected(panel, three, runs_dir):
+    """Opening the history (or a new run appearing) shows the newest run's curves rather
+    than empty plots; a selection the user made is kept."""
+    panel.refresh()
+    assert [r.name for r in panel.selected_runs()] == ["small-c"]
+    select(panel, "small-a")
+    make_run(runs_dir, "small-d", started=time.time() + 10)
+    panel.refresh()
+    assert [r.name for r in panel.selected_runs()] == ["small-a"]

@@ -270,3 +270,23 @@ def test_use_these_weights_makes_a_run_the_projects_weights(qtbot, lenet_window)
     assert "Use the weights" in doc.undo_stack.undoText()
     doc.undo_stack.undo()
     assert doc.project.weights == {}
+
+
+def test_a_finished_run_resumes_only_towards_more_epochs(qtbot, lenet_window):
+    win = lenet_window
+    doc = win.doc
+    doc.project.training["epochs"] = 1
+    projects.save(doc.project, doc.path)
+    assert win.trainer.train()
+    wait_ended(qtbot, win)
+    run_dir = win.trainer.last_run
+    assert not win.trainer.resume(run_dir)
+    assert "finished its 1 epochs" in win.training_panel.error_label.text()
+    from designer import commands
+
+    commands.execute(doc, commands.set_setting(doc, "training", "epochs", 2))
+    assert win.trainer.resume(run_dir)
+    wait_ended(qtbot, win)
+    info = runs.read_run(run_dir)
+    assert info.epochs_done == 2 and info.status == "finished"
+    assert [int(r["epoch"]) for r in info.rows] == [1, 2]
