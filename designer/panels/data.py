@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QMenu,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -123,8 +124,11 @@ class DataPanel(QWidget):
                                    "seed": "split seed"}, self)
         self.val_label = QLabel(self)
         self.val_label.setWordWrap(True)
-        self.val_button = QPushButton("Separate validation data…", self)
-        self.val_button.clicked.connect(self.choose_validation)
+        self.val_button = QPushButton("Separate validation data", self)
+        val_menu = QMenu(self.val_button)
+        val_menu.addAction("Folder…", lambda: self.choose_validation(folder=True))
+        val_menu.addAction("File…", lambda: self.choose_validation(folder=False))
+        self.val_button.setMenu(val_menu)
         self.val_clear = QPushButton("Use the split", self)
         self.val_clear.clicked.connect(
             lambda: self._set({("data", "val_dataset"): ""}, "Validate on a split"))
@@ -255,12 +259,19 @@ class DataPanel(QWidget):
         else:
             self._show_settings()
 
-    def choose_validation(self) -> None:
+    def choose_validation(self, folder: bool) -> None:
         start = str(self.doc.path.parent) if self.doc.path else str(Path.home())
-        chosen = QFileDialog.getExistingDirectory(self, "Choose validation data", start)
+        if folder:
+            chosen = QFileDialog.getExistingDirectory(self, "Choose validation data", start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Choose validation data", start,
+                                                    FILE_FILTER)
         if chosen:
-            self._set({("data", "val_dataset"): stored_spec(self.doc, chosen)},
-                      f"Validate on {Path(chosen).name}")
+            self.use_validation_path(chosen)
+
+    def use_validation_path(self, path: str) -> None:
+        self._set({("data", "val_dataset"): stored_spec(self.doc, path)},
+                  f"Validate on {Path(path).name}")
 
     def use_path(self, path: str) -> None:
         spec = stored_spec(self.doc, path)

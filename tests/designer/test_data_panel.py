@@ -212,3 +212,25 @@ def test_the_problems_panel_offers_the_same_fixes(qtbot, window):
     doc.flush()
     assert doc.graph.nodes[inp.id].params["shape"] == [1, 28, 28]
     assert not any("Input 'input'" in t for t in problems.texts())
+
+
+def test_a_separate_validation_source_replaces_the_split(qtbot, window, tmp_path):
+    import numpy as np
+
+    from engine.backend.images import digits
+
+    x, y = digits(28, 28)
+    np.savez(tmp_path / "val.npz", x=x[:50, 0].numpy(), y=y[:50].numpy())
+    window.files._write(tmp_path / "p.netdraft")
+    panel = scanned(qtbot, window)
+    panel.use_validation_path(str(tmp_path / "val.npz"))
+    doc = window.doc
+    assert doc.project.data["val_dataset"] == "val.npz"
+    assert not panel.split.editors["val_fraction"].isEnabled()
+    assert "val.npz" in panel.val_label.text()
+    panel = scanned(qtbot, window)
+    assert panel.report.val_size == 50 and panel.report.train_size == 1797
+    panel.val_clear.click()
+    assert doc.project.data["val_dataset"] == ""
+    doc.undo_stack.undo()
+    assert doc.project.data["val_dataset"] == "val.npz"
