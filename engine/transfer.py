@@ -172,3 +172,60 @@ def head_blocks(graph: Graph) -> list[str]:
     """Ids of the blocks in the head group(s) add_head made."""
     return [m.id for g in graph.nodes.values() if g.is_group and g.name.startswith(HEAD_GROUP)
             for m in graph.members(g.id)]
+
+
+# ------------------------------------------------ the designer's one-step edits
+def classifier_depth(graph: Graph) -> int:
+    """How many blocks before the Output make up the classifier a new head replaces: walking
+    back from the end along a single path, every block up to and including the first one
+    with weights (the final Dense the lecture pops). 0 when the network ends with features
+    (a cut backbone), so the head goes straight after them."""
+    outputs = [n.id for n in graph.leaves() if n.kind == "Output"]
+    try:
+        current = tail(graph)
+    except GraphEditError:
+        return 0
+    weighted = set(weighted_blocks(graph))
+    gone = set(outputs)
+    depth = 0
+    while True:
+        node = graph.nodes[current]
+        feeders = graph.predecessors(current)
+        if node.kind == "Backbone" and len(node.params.get("out_shape") or ()) == 1:
+            raise GraphEditError(
+                f"the classifier is inside the Backbone '{node.name}' (it ends with "
+                f"{node.params['out_shape'][0]} scores): cut it before its classifier in the "
+                "inspector (e.g. at avgpool), then replace the head")
+        if node.kind in ("Input", "Backbone") or len(feeders) != 1:
+            return 0
+        if {e.dst for e in graph.outputs_of(current)} - gone:
+            return 0
+        depth += 1
+        gone.add(current)
+        if current in weighted:
+            return depth
+        current = feeders[0]
+
+
+def replace_head(graph: Graph, classes: int, dropout: float = 0.0,
+                 hidden: int = 0) -> tuple[list[str], list[str]]:
+    """The lecture's ``model.pop()`` then ``Dense(num_classes)``: remove the classifier
+    (see classifier_depth) and the Output, put a new head for ``classes``. Returns the
+    removed and the added ids."""
+    if classes < 1:
+        raise GraphEditError(f"a head needs at least 1 class. Received: {classes}")
+    depth = classifier_depth(graph)
+    removed = pop(graph, depth) if depth else []
+    added = add_head(graph, classes, dropout=dropout, hidden=hidden)
+    return removed, added
+
+
+def freeze_boundary(graph: Graph, until: str) -> tuple[list[str], list[str]]:
+    """Freeze ``until`` (a block or group) and every block before it; the frozen blocks
+    after it train again (lr_mult 1), as a slider between frozen and trained would leave
+    them. Returns the frozen and the thawed ids."""
+    frozen = freeze(graph, until=until)
+    thawed = [i for i in weighted_blocks(graph)
+              if i not in frozen and graph.nodes[i].params.get("lr_mult", 1.0) == 0]
+    set_lr_mult(graph, thawed, 1.0)
+    return frozen, thawed

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from designer.canvas.marks import Marks, block_marks
 from designer.document import Document
 from engine.layers import REGISTRY
 from engine.shapes import fmt_shape
@@ -22,6 +23,7 @@ class Face:
     hint: str = ""
     params: int = 0
     macs: int = 0
+    marks: Marks = field(default_factory=Marks)
 
     @property
     def tooltip(self) -> str:
@@ -39,6 +41,7 @@ class Face:
                 lines.append(f"<b>Fix:</b> {_esc(self.hint)}")
         elif self.status == "unknown":
             lines.append("Shape unknown: a block upstream has a problem.")
+        lines += [_esc(line) for line in self.marks.lines()]
         text = "<br>".join(lines)
         if self.problem:  # Qt wraps a short tooltip narrowly: give the message room
             text = f"<table width='380'><tr><td>{text}</td></tr></table>"
@@ -80,14 +83,16 @@ def block_face(doc: Document, node_id: str) -> Face:
     result = doc.analysis.results.get(node_id)
     detail = describe(node.kind, node.params)
     if result is None:
-        return Face(node.name, node.kind, detail, "", "", "unknown")
+        return Face(node.name, node.kind, detail, "", "", "unknown",
+                    marks=block_marks(doc, node_id))
     shape = fmt_shape(result.shape) if result.ok and result.shape else ""
     counts = counts_text(result.params, result.macs) if result.ok else ""
     problem = result.problem
     # The block shows its name and kind: its problem need not repeat them.
     message = problem.message.removeprefix(f"{node.kind} '{node.name}': ") if problem else ""
     return Face(node.name, node.kind, detail, shape, counts, result.status, message,
-                problem.hint if problem else "", result.params, result.macs)
+                problem.hint if problem else "", result.params, result.macs,
+                block_marks(doc, node_id))
 
 
 def group_face(doc: Document, group_id: str) -> Face:
@@ -105,7 +110,7 @@ def group_face(doc: Document, group_id: str) -> Face:
     return Face(node.name, kind, detail, shapes_text(summary.output_shapes)
                 if summary.output_shapes else "", counts_text(summary.params, summary.macs),
                 summary.status, first.message if first else "", first.hint if first else "",
-                summary.params, summary.macs)
+                summary.params, summary.macs, block_marks(doc, group_id))
 
 
 def measure_of(doc: Document, node_id: str, measure: str) -> int:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import theme
+from designer.canvas import marks
 from designer.canvas.faces import Face, block_face
 from engine.layers import REGISTRY
 from engine.summary import human_count
@@ -175,6 +176,7 @@ class BlockItem(QGraphicsRectItem):
         painter.setPen(QPen(border, width))
         painter.setBrush(fill)
         painter.drawRoundedRect(rect, 6, 6)
+        marks.paint_frozen(painter, rect, 6, face.marks)
         node = self.scene().doc.graph.nodes.get(self.node_id)
         if node is not None and not self.is_group:
             painter.fillRect(QRectF(1.5, 6, 3, BLOCK_H - 12), category_color(node.kind))
@@ -183,6 +185,7 @@ class BlockItem(QGraphicsRectItem):
         painter.fillRect(track, colors.grid)
         painter.fillRect(QRectF(track.x(), track.y(), self.bar_px, BAR_H), colors.bar)
         self._paint_ports(painter, colors)
+        right = BLOCK_W - 4
         if face.status == "problem":
             badge = QRectF(BLOCK_W - 20, -8, 16, 16)
             painter.setPen(Qt.PenStyle.NoPen)
@@ -191,6 +194,12 @@ class BlockItem(QGraphicsRectItem):
             painter.setPen(QColor("white"))
             painter.setFont(font("shape"))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
+            right -= 20
+        for text, color in marks.badges(face.marks):
+            marks.paint_badge(painter, QRectF(right - marks.BADGE, -8, marks.BADGE,
+                                              marks.BADGE), text, color,
+                              faded=text == "❄" and face.marks.frozen == "some")
+            right -= marks.BADGE + 4
 
     def _paint_overview(self, painter: QPainter, face: Face, lod: float, rect: QRectF,
                         fill: QColor, border: QColor, selected: bool) -> None:
@@ -198,6 +207,8 @@ class BlockItem(QGraphicsRectItem):
         colors = theme.colors()
         problem = face.status == "problem"
         painter.fillRect(rect, fill)
+        if face.marks.frozen == "all":
+            painter.fillRect(rect, marks.frozen_brush())
         painter.fillRect(QRectF(0, BLOCK_H - 4 * BAR_H, self.bar_px, 4 * BAR_H), colors.bar)
         pen = QPen(border, (3.0 if selected or problem else 1.0) / max(lod, 0.02))
         painter.setPen(pen)

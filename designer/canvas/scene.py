@@ -20,6 +20,7 @@ from designer.canvas.items import (
     BlockItem,
     GroupFrameItem,
 )
+from designer.canvas.marks import weight_status
 from designer.document import Document, Refresh
 from engine.graph import Edge
 from engine.layout import GROUP_HEADER, GROUP_PADDING
@@ -43,6 +44,8 @@ class CanvasScene(QGraphicsScene):
         self.owner: dict[str, str] = {}  # node id -> the id it is drawn as
         self._bar_total = -1
         self._drop_target: EdgeItem | None = None  # the edge a palette drop would split
+        # Blocks with stored weights and their status, to say when an edit makes them stale.
+        self.weight_seen: dict[str, str] = {}
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.selectionChanged.connect(self._emit_selection)
 
@@ -73,6 +76,8 @@ class CanvasScene(QGraphicsScene):
         self._place_all()
         self._update_bars(force=True)
         self._fit_scene_rect()
+        self.weight_seen = {}
+        self._watch_weights(set(doc.graph.nodes), announce=False)
         self.content_changed.emit()
 
     def _add_node_items(self, node_id: str) -> None:
@@ -118,11 +123,44 @@ class CanvasScene(QGraphicsScene):
         else:
             self._place(refresh.positions)
         touched = refresh.results | refresh.nodes
+        self._watch_weights(touched, announce=True)
         self._repaint(touched)
         self._update_bars(force=refresh.structure, touched=touched)
         if refresh.structure or refresh.positions:
             self._fit_scene_rect()
             self.content_changed.emit()
+
+    def _watch_weights(self, ids: set[str], announce: bool) -> None:
+        """Follow the status of blocks with stored weights; an edit that makes them no
+        longer fit is said in the status bar (the block shows ↺; Undo brings them back)."""
+        doc = self.doc
+        stored = (doc.project.weights or {}).get("blocks") or {}
+        if not stored:
+            return
+        newly: list[tuple[str, str, str]] = []
+        for node_id in ids:
+            if node_id not in stored or node_id not in doc.graph.nodes:
+                continue
+            status, detail = weight_status(doc, node_id)
+            before = self.weight_seen.get(node_id)
+            self.weight_seen[node_id] = status
+            if announce and status == "stale" and before not in (None, "stale"):
+                newly.append((node_id, before, detail))
+        if not newly:
+            return
+        if len(newly) == 1:
+            node_id, before, detail = newly[0]
+            node = doc.graph.nodes[node_id]
+            text = (f"{node.kind} '{node.name}': its {before} weights no longer fit "
+                    f"({detail}); it is marked re-initialised (↺) and starts from its "
+                    "initializer when trained. Undo brings them back.")
+        else:
+            names = ", ".join(doc.label(i) for i, _b, _d in newly[:3])
+            more = ", …" if len(newly) > 3 else ""
+            text = (f"{len(newly)} blocks' stored weights no longer fit ({names}{more}): "
+                    "they are marked re-initialised (↺) and start from their initializers "
+                    "when trained. Undo brings them back.")
+        doc.message.emit(text)
 
     # ------------------------------------------------------------- visibility
     def _sync_visibility(self) -> None:
