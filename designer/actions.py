@@ -114,6 +114,24 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["resume"] = _action(window, "&Resume Training", lambda: trainer.resume(),
                           ["Ctrl+F5"], "Continue the selected (or last) run from its "
                           "last checkpoint")
+    transfer = window.transfer
+    a["import"] = _action(window, "&Import…", transfer.open_import, ["Ctrl+I"],
+                          "Import a torchvision network, an ONNX model or an earlier run as "
+                          "a new project", icons.icon("open"))
+    a["export"] = _action(window, "&Export…", transfer.open_export, ["Ctrl+Shift+E"],
+                          "Export to ONNX (with a parity check), PyTorch code or "
+                          "safetensors", icons.icon("save"))
+    a["freeze"] = _action(window, "&Freeze", transfer.freeze, (),
+                          "Freeze the selected blocks: their weights stop training "
+                          "(lr_mult 0)")
+    a["unfreeze"] = _action(window, "U&nfreeze", transfer.unfreeze, (),
+                            "Let the selected frozen blocks train again")
+    a["freeze_up_to"] = _action(window, "Freeze &Up to Here", transfer.freeze_up_to, (),
+                                "Freeze the selected block (or group) and every block "
+                                "before it; the blocks after it train")
+    a["replace_head"] = _action(window, "Replace &Head…", transfer.replace_head, (),
+                                "Remove the classifier and put a new Dense and Output for "
+                                "the data's classes (pop() and Dense(num_classes))")
     a["about"] = _action(window, "&About Netdraft", window.about)
     return a
 
@@ -123,6 +141,8 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     file_menu = bar.addMenu("&File")
     file_menu.addActions([a["new"], a["gallery"], a["open"]])
     window.recent_menu = file_menu.addMenu("Open &Recent")
+    file_menu.addSeparator()
+    file_menu.addActions([a["import"], a["export"]])
     file_menu.addSeparator()
     file_menu.addActions([a["save"], a["save_as"]])
     file_menu.addSeparator()
@@ -147,6 +167,8 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     train_menu = bar.addMenu("&Train")
     train_menu.addActions([a["panel_data"], a["panel_augmentation"], a["panel_training"],
                            a["panel_runs"]])
+    train_menu.addSeparator()
+    train_menu.addActions([a["freeze"], a["unfreeze"], a["freeze_up_to"], a["replace_head"]])
     train_menu.addSeparator()
     train_menu.addActions([a["train"], a["stop"], a["resume"]])
     help_menu = bar.addMenu("&Help")

@@ -60,6 +60,7 @@ class Inspector(QScrollArea):
         self.editors: dict[str, Editor] = {}
         self.reasons: dict[str, QLabel] = {}
         self.name_edit: QLineEdit | None = None
+        self.transfer_boxes: list[QWidget] = []  # frozen, lr, weights; a Backbone's source
         self.info: QLabel | None = None
         self.info_head: QLabel | None = None
         self.problem: QLabel | None = None
@@ -106,6 +107,7 @@ class Inspector(QScrollArea):
     # --------------------------------------------------------------- building
     def _build(self) -> None:
         self.editors, self.reasons = {}, {}
+        self.transfer_boxes = []
         self.name_edit = self.info = self.info_head = self.problem = None
         self.overview: list[QLabel] = []
         page = QWidget()
@@ -202,6 +204,7 @@ class Inspector(QScrollArea):
                 editor.edited.connect(lambda v, n=param.name: self._edited(n, v))
                 editor.refused.connect(lambda r, n=param.name: self._refused(n, r))
         layout.addLayout(form)
+        self._add_transfer_boxes(layout, node_id)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -234,6 +237,16 @@ class Inspector(QScrollArea):
             row.addWidget(ungroup)
             layout.addLayout(row)
 
+    def _add_transfer_boxes(self, layout: QVBoxLayout, node_id: str) -> None:
+        from designer import transfer_inspector as parts
+
+        if self.doc.graph.nodes[node_id].kind == "Backbone":
+            self.transfer_boxes.append(parts.BackboneBox(self.doc, node_id))
+        if parts.wants_box(self.doc, node_id):
+            self.transfer_boxes.append(parts.TrainingBox(self.doc, node_id))
+        for box in self.transfer_boxes:
+            layout.addWidget(box)
+
     def _reason_label(self, form: QFormLayout) -> QLabel:
         label = QLabel()
         label.setStyleSheet(REFUSED_STYLE)
@@ -251,6 +264,8 @@ class Inspector(QScrollArea):
         node = self.doc.graph.nodes[node_id]
         if self.name_edit is not None and not self.name_edit.hasFocus():
             self.name_edit.setText(node.name)
+        for box in self.transfer_boxes:
+            box.refresh()
         if node.kind not in REGISTRY:
             return
         values = REGISTRY.get(node.kind).resolve(node.params)

@@ -27,6 +27,7 @@ from designer.panels.lazy import PANELS, TrainingSide
 from designer.panels.problems import ProblemsPanel
 from designer.panels.summary import SummaryPanel
 from designer.train_control import TrainController
+from designer.transfer_control import TransferController
 from engine.summary import human_count
 
 # 2: the palette's default width fits its category names (layouts saved before are dropped).
@@ -50,6 +51,7 @@ class MainWindow(QMainWindow):
         self.summary = SummaryPanel(self)
         self.problems = ProblemsPanel(self)
         self.trainer = TrainController(self)
+        self.transfer = TransferController(self)
         self.training_side = TrainingSide(self)
         self.docks = {
             "palette": self._dock("Blocks", "palette", self.palette,
@@ -175,6 +177,8 @@ class MainWindow(QMainWindow):
         menu.addActions([a["rename"], a["group"], a["ungroup"], a["toggle_group"]])
         menu.addSeparator()
         menu.addActions([a["arrange_tb"], a["arrange_lr"], a["fit"]])
+        menu.addSeparator()
+        menu.addActions([a["freeze"], a["unfreeze"], a["freeze_up_to"], a["replace_head"]])
         menu.exec(where)
 
     def reveal(self, node_id: str) -> None:
