@@ -240,3 +240,20 @@ class SetWeights(Step):
 
     def revert(self, doc: Document) -> None:
         doc.set_weights(self.old)
+
+
+class ClearParam(Step):
+    """Remove a parameter, so its default applies again (SetParam copies its value, and a
+    copy of engine.graph.MISSING is no longer MISSING)."""
+
+    def __init__(self, node_id: str, key: str) -> None:
+        self.node_id, self.key = node_id, key
+        self.old: Any = None
+
+    def apply(self, doc: Document) -> None:
+        from engine.graph import MISSING
+
+        self.old = doc.graph.set_param(self.node_id, self.key, MISSING)
+
+    def revert(self, doc: Document) -> None:
+        doc.graph.set_param(self.node_id, self.key, self.old)

@@ -71,7 +71,8 @@ def set_lr_mult(doc: Document, ids: Iterable[str], mult: float | None,
         text = f"Unfreeze {what}"
     else:
         text = f"Set {what} learning rate × {mult:g}"
-    return Command(doc, text, [steps.SetParam(i, "lr_mult", value) for i in changing])
+    return Command(doc, text, [steps.ClearParam(i, "lr_mult") if value is MISSING
+                               else steps.SetParam(i, "lr_mult", value) for i in changing])
 
 
 def freeze(doc: Document, ids: Iterable[str]) -> Command | None:
@@ -170,7 +171,8 @@ def diff_steps(doc: Document, work: Graph) -> list[steps.Step]:
             before, after = node.params.get(key, MISSING), new.params.get(key, MISSING)
             if before is MISSING and after is MISSING or before == after:
                 continue
-            out.append(steps.SetParam(node_id, key, after))
+            out.append(steps.ClearParam(node_id, key) if after is MISSING
+                       else steps.SetParam(node_id, key, after))
     out += [steps.Connect(e.src, e.dst, e.dst_port) for e in sorted(new_edges - old_edges)]
     return out
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QRadioButton,
     QSpinBox,
@@ -73,6 +74,7 @@ class ExportDialog(QDialog):
         self.setObjectName("export-dialog")
         self.job: workers.Job | None = None
         self.outcome = None
+        self.blamed = ""  # after a failed parity check: the block outputs first differ at
         self.failure = ""
         folder = self.doc.path.parent if self.doc.path else Path.home()
         stem = self.doc.path.stem if self.doc.path else self.doc.project.name
@@ -122,12 +124,17 @@ class ExportDialog(QDialog):
         parity_row.addWidget(self.generated)
         parity_row.addWidget(self.real)
         parity_row.addStretch(1)
+        self.tolerance = QLineEdit(self)
+        self.tolerance.setPlaceholderText("1e-4 (1e-2 with float16)")
+        self.tolerance.setToolTip("The largest difference allowed between onnxruntime and "
+                                  "PyTorch, relative once outputs exceed 1")
         form = QFormLayout(self.onnx)
         form.addRow("File", self.onnx_path)
         form.addRow("Opset", self.opset)
         form.addRow("Batch", batch_row)
         form.addRow("", self.fp16)
         form.addRow("Parity check on", parity_row)
+        form.addRow("Tolerance", self.tolerance)
 
         self.python = QGroupBox("PyTorch code", self)
         self.python.setCheckable(True)
@@ -204,11 +211,21 @@ class ExportDialog(QDialog):
         if not (onnx or python or safetensors):
             raise ValueError("choose at least one of ONNX, PyTorch code and safetensors, "
                              "with a file name")
+        tolerance = None
+        if onnx and self.tolerance.text().strip():
+            try:
+                tolerance = float(self.tolerance.text())
+            except ValueError:
+                tolerance = -1.0
+            if not tolerance > 0:
+                raise ValueError(f"the tolerance is a positive number such as 1e-4. "
+                                 f"Received: {self.tolerance.text()!r}")
         return {"onnx": onnx, "python": python, "safetensors": safetensors,
                 "weights": self.weights.currentData(), "opset": self.opset.value(),
                 "batch": "dynamic" if self.dynamic.isChecked() else self.batch.value(),
                 "fp16": self.fp16.isChecked(), "with_training": self.with_training.isChecked(),
-                "check_data": "" if self.real.isChecked() else None}
+                "check_data": "" if self.real.isChecked() else None,
+                "tolerance": tolerance}
 
     def start(self) -> None:
         if self.job is not None:
@@ -231,9 +248,19 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
 
         def work(_job):
+            from engine.export.divergence import locate
             from engine.export.pipeline import Request, run
 
-            return run(project, path, Request(**request))
+            full = Request(**request)
+            outcome = run(project, path, full)
+            blamed = ""
+            if outcome.parity is not None and not outcome.parity.passed:
+                try:
+                    blamed = locate(project, path, full, outcome.parity)
+                except Exception as exc:  # naming the block is a help, never a new failure
+                    outcome.warnings.append(f"the block where outputs start to differ "
+                                            f"could not be found: {workers.describe(exc)}")
+            return outcome, blamed
 
         self.job = workers.start(work, self._done, self._failed, parent=self)
 
@@ -243,8 +270,9 @@ class ExportDialog(QDialog):
         self.settings.setEnabled(True)
         self.export_button.setEnabled(True)
 
-    def _done(self, outcome) -> None:
+    def _done(self, result) -> None:
         self._finish()
+        outcome, self.blamed = result
         self.outcome = outcome
         parity = outcome.parity
         if parity is not None and not parity.passed:
@@ -252,7 +280,7 @@ class ExportDialog(QDialog):
                                 "the network computes: see the report.")
         else:
             self.status.setText(f"Exported {len(outcome.written)} file(s).")
-        self.report.setHtml(report_html(outcome))
+        self.report.setHtml(report_html(outcome, self.blamed))
         self.report.show()
         self.folder_button.setVisible(bool(outcome.written))
         self.window.show_message(self.status.text())
@@ -315,7 +343,7 @@ TIMINGS = (("export_s", "export"), ("check_s", "check"), ("torch_s", "PyTorch"),
            ("session_s", "onnxruntime session"), ("onnxruntime_s", "onnxruntime run"))
 
 
-def report_html(outcome) -> str:
+def report_html(outcome, blamed: str = "") -> str:
     parts = []
     parity = outcome.parity
     if parity is not None:
@@ -339,8 +367,10 @@ def report_html(outcome) -> str:
             f"<tr><td style='color:gray'>{_esc(k)}</td><td><b>{_esc(v)}</b></td></tr>"
             for k, v in rows) + "</table>")
         if not parity.passed:
-            parts.append(f"<p style='color:{FAILED}'>{_esc(parity.summary())}. The file was "
-                         "written for inspection.</p>")
+            where = (f" The outputs first differ beyond the tolerance at {_esc(blamed)}."
+                     if blamed else "")
+            parts.append(f"<p style='color:{FAILED}'>{_esc(parity.summary())}.{where} The "
+                         "file was written for inspection.</p>")
     parts.append("<h4>Written</h4><ul>" + "".join(
         f"<li>{written_line(item)}</li>" for item in outcome.written) + "</ul>")
     parts.append(f"<p><span style='color:gray'>weights:</span> {_esc(outcome.weights)}</p>")

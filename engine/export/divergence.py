@@ -1,0 +1,108 @@
+"""Which block a failed parity check starts at: every block's output, in onnxruntime and in
+PyTorch, on the inputs the check used; the first block (in the order data flows) whose
+outputs differ by more than the check allows is named.
+
+A block's ONNX output is the output of the last ONNX node the exporter scoped to it (the
+module path in the dynamo exporter's metadata, the node name's path in TorchScript's), made a
+graph output for this run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.graph import Graph
+
+
+def block_outputs(model: Any, attrs: set[str]) -> dict[str, str]:
+    """attr -> the ONNX value the block's last node writes."""
+    last: dict[str, str] = {}
+    for node in model.graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        scopes = re.findall(r"'([^']*)'", meta.get("pkg.torch.onnx.name_scopes", "")) \
+            or node.name.split("/")
+        attr = next((s for s in scopes if s in attrs), None)
+        if attr is not None and node.output:
+            last[attr] = node.output[0]
+    return last
+
+
+def first_divergence(graph: Graph, module: torch.nn.Module, onnx_path: str | Path,
+                     inputs: torch.Tensor, tolerance: float) -> str:
+    """'Conv2D 'conv1' (its outputs differ by up to 3.1e-02)', or "" when no single block
+    can be blamed (the model keeps no block boundaries, or every block agrees). A block
+    agrees as the parity check's rule says: a difference of at most ``tolerance`` × the
+    larger of 1 and its largest output."""
+    import onnx
+    import onnxruntime as ort
+
+    attr_of: dict[str, str] = getattr(module, "attr_of", {})
+    if not attr_of:
+        return ""
+    model = onnx.load(str(onnx_path))
+    values = block_outputs(model, set(attr_of.values()))
+    if not values:
+        return ""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    typed = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    present = {o.name for o in model.graph.output}
+    for name in values.values():
+        if name not in present and name in typed:
+            model.graph.output.append(typed[name])
+            present.add(name)
+    names = [n for n in dict.fromkeys(values.values()) if n in present]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    feed_type = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    got = dict(zip(names, session.run(names, {session.get_inputs()[0].name:
+                                              inputs.numpy().astype(feed_type)})))
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [getattr(module, attr).register_forward_hook(
+        lambda _m, _a, out, attr=attr: seen.setdefault(attr, out))
+        for attr in values]
+    try:
+        with torch.no_grad():
+            module.eval()(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for node_id, attr in attr_of.items():  # the order blocks run in
+        name = values.get(attr)
+        if name not in got or attr not in seen or not isinstance(seen[attr], torch.Tensor):
+            continue
+        expected = seen[attr].float().numpy()
+        actual = got[name].astype(np.float32)
+        if actual.shape != expected.shape:
+            continue  # a node inside the block, not its output
+        diff = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+        if not np.isfinite(diff) or diff > tolerance * max(1.0, scale):
+            node = graph.nodes[node_id]
+            return f"{node.kind} '{node.name}' (its outputs differ by up to {diff:.1e})"
+    return ""
+
+
+def locate(project: Any, project_path: str | Path | None, request: Any, report: Any) -> str:
+    """After a failed parity check (``report``) of ``request`` (engine.export.pipeline's
+    Request and ParityReport): the block it starts at, on the same inputs and weights, or ""
+    when none can be named."""
+    from engine.export import weights as weights_io
+    from engine.export.parity import generated_inputs
+    from engine.export.pipeline import build, real_inputs
+
+    module = build(project)
+    weights_io.load(module, project, project_path, request.weights)
+    if report.inputs == "generated":
+        source = next(n for n in project.graph.leaves() if n.kind == "Input")
+        pixels = float(source.params.get("scale", 1.0)) != 1.0  # as the check fed it
+        inputs = generated_inputs(tuple(module.input_shape), report.batch, pixels)
+    else:
+        inputs, _kind = real_inputs(project, request.check_data, report.batch)
+    return first_divergence(project.graph, module, request.onnx, inputs, report.tolerance)
