@@ -101,7 +101,8 @@ def build(window: MainWindow) -> dict[str, QAction]:
     for name, text, key in (("data", "&Data", "Ctrl+Alt+1"),
                             ("augmentation", "&Augmentation", "Ctrl+Alt+2"),
                             ("training", "&Training Settings", "Ctrl+Alt+3"),
-                            ("runs", "Run &History", "Ctrl+Alt+4")):
+                            ("runs", "Run &History", "Ctrl+Alt+4"),
+                            ("evaluation", "&Evaluation", "Ctrl+Alt+5")):
         a[f"panel_{name}"] = _action(window, text, lambda n=name: window.show_panel(n), [key],
                                      f"Show the {text.replace('&', '')} panel")
     trainer = window.trainer
@@ -166,7 +167,7 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     window.panels_menu = view_menu.addMenu("&Panels")
     train_menu = bar.addMenu("&Train")
     train_menu.addActions([a["panel_data"], a["panel_augmentation"], a["panel_training"],
-                           a["panel_runs"]])
+                           a["panel_runs"], a["panel_evaluation"]])
     train_menu.addSeparator()
     train_menu.addActions([a["freeze"], a["unfreeze"], a["freeze_up_to"], a["replace_head"]])
     train_menu.addSeparator()

@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         dock = self.docks[name]
         dock.show()
         dock.raise_()
-        if name in ("data", "augmentation", "training", "runs") and dock.height() < 340:
+        if name in self.training_side.lazy and dock.height() < 340:
             self.resizeDocks([dock], [380], Qt.Orientation.Vertical)
 
     # The training side's panels, built on first use.
@@ -225,6 +225,10 @@ class MainWindow(QMainWindow):
     @property
     def runs_panel(self):
         return self.training_side.panel("runs")
+
+    @property
+    def evaluation_panel(self):
+        return self.training_side.panel("evaluation")
 
     def focus_name(self) -> None:
         self.docks["inspector"].show()

@@ -1,5 +1,6 @@
 """Save the training screenshots of the docs: the whole window with the Data panel after its
-scan, and with the Training panel mid-run (a real LeNet-5 run on digits, curves streaming).
+scan, with the Training panel mid-run (a real LeNet-5 run on digits, curves streaming), and
+with the Evaluation panel on that run once stopped.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot_training.py [OUT_DIR]
 """
@@ -65,8 +66,23 @@ def main() -> int:
     window.grab().save(str(out / "screenshot-training.png"))
     window.trainer.stop()
     wait(app, lambda: not window.trainer.running, 60)
+    window.show_panel("evaluation")
+    evaluation = window.evaluation_panel
+    evaluation.refresh_runs()
+    evaluation.evaluate_selected()
+    if not wait(app, lambda: evaluation.job is None, 300) or evaluation.result is None:
+        print("the evaluation failed: " + evaluation.error, file=sys.stderr)
+        return 1
+    pair = evaluation.result["most_confused"][:1]
+    if pair:
+        evaluation.show_cell(pair[0]["true"], pair[0]["predicted"])
+        evaluation.confusion.selected = (pair[0]["true"], pair[0]["predicted"])
+        evaluation.show_cell(None, None)
+    wait(app, lambda: False, 0.5)
+    window.grab().save(str(out / "screenshot-evaluation.png"))
     window.files.autosaver.discard()
-    print(out / "screenshot-data.png", out / "screenshot-training.png")
+    print(out / "screenshot-data.png", out / "screenshot-training.png",
+          out / "screenshot-evaluation.png")
     return 0
 
 

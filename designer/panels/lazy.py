@@ -60,8 +60,15 @@ def _runs(parent: QWidget):
     return RunsPanel(parent)
 
 
+def _evaluation(parent: QWidget):
+    from designer.panels.evaluation import EvaluationPanel
+
+    return EvaluationPanel(parent)
+
+
 PANELS = (("data", "Data", _data), ("augmentation", "Augmentation", _augmentation),
-          ("training", "Training", _training), ("runs", "Run History", _runs))
+          ("training", "Training", _training), ("runs", "Run History", _runs),
+          ("evaluation", "Evaluation", _evaluation))
 
 
 class TrainingSide:
@@ -113,6 +120,10 @@ class TrainingSide:
         elif name == "runs":
             panel.resume_requested.connect(lambda path: window.trainer.resume(path))
             panel.use_weights_requested.connect(lambda path: window.trainer.use_weights(path))
+        elif name == "evaluation":
+            window.trainer.run_ended.connect(
+                lambda path, what: panel.run_finished(path)
+                if what in ("finished", "early_stopped") else None)
 
     def _scanned(self, report: Any) -> None:
         self.last_report = report
