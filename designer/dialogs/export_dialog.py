@@ -235,7 +235,7 @@ class ExportDialog(QDialog):
         except ValueError as exc:
             self._show_failure(str(exc))
             return
-        project = Project.from_json(self.doc.project.to_json())
+        project = snapshot(self.doc.project)
         path = self.doc.path
         self.outcome, self.failure = None, ""
         self.report.hide()
@@ -306,6 +306,16 @@ class ExportDialog(QDialog):
             self.job.cancel()
             self.job = None
         super().reject()
+
+
+def snapshot(project: Project) -> Project:
+    """A copy the worker thread owns (edits in the window go on meanwhile); not validated
+    again, so a network with problems reaches the pipeline, which names them."""
+    data = project.to_json()
+    return Project(graph=project.graph.copy(), name=data["name"],
+                   description=data["description"], ui=data["ui"], data=data["data"],
+                   augmentation=data["augmentation"], training=data["training"],
+                   weights=data["weights"])
 
 
 # ------------------------------------------------------------------- report

@@ -56,9 +56,16 @@ def import_source(source: str, weights: str | None = None,
         from engine.importers.torchvision import import_torchvision
 
         _check_memory(weights)
-        return import_torchvision(source.split(":", 1)[1], weights,
-                                  tuple(input_shape or (3, 224, 224)), collapse=collapse,
-                                  keep_unknown=keep_unknown)
+        name = source.split(":", 1)[1]
+        try:
+            return import_torchvision(name, weights, tuple(input_shape or (3, 224, 224)),
+                                      collapse=collapse, keep_unknown=keep_unknown)
+        except ImportFailure:
+            raise
+        except Exception as exc:  # torch.fx cannot trace some networks (ViT's attention)
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ImportFailure(f"torchvision's {name} cannot be imported: "
+                                f"{type(exc).__name__}: {first}") from None
     path = Path(source)
     if source.lower().endswith(".onnx"):
         from engine.importers.onnx_import import import_onnx
