@@ -102,7 +102,8 @@ def build(window: MainWindow) -> dict[str, QAction]:
                             ("augmentation", "&Augmentation", "Ctrl+Alt+2"),
                             ("training", "&Training Settings", "Ctrl+Alt+3"),
                             ("runs", "Run &History", "Ctrl+Alt+4"),
-                            ("evaluation", "&Evaluation", "Ctrl+Alt+5")):
+                            ("evaluation", "&Evaluation", "Ctrl+Alt+5"),
+                            ("features", "&Feature Maps", "Ctrl+Alt+6")):
         a[f"panel_{name}"] = _action(window, text, lambda n=name: window.show_panel(n), [key],
                                      f"Show the {text.replace('&', '')} panel")
     trainer = window.trainer
@@ -133,6 +134,10 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["replace_head"] = _action(window, "Replace &Head…", transfer.replace_head, (),
                                 "Remove the classifier and put a new Dense and Output for "
                                 "the data's classes (pop() and Dense(num_classes))")
+    a["predict"] = _action(window, "&Predict an Image…", lambda: window.predict_image(),
+                           ["Ctrl+Alt+P"], "The network's top classes for an image file, "
+                           "with the selected block's feature maps (or drop an image on "
+                           "the window)")
     a["about"] = _action(window, "&About Netdraft", window.about)
     return a
 
@@ -167,7 +172,8 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     window.panels_menu = view_menu.addMenu("&Panels")
     train_menu = bar.addMenu("&Train")
     train_menu.addActions([a["panel_data"], a["panel_augmentation"], a["panel_training"],
-                           a["panel_runs"], a["panel_evaluation"]])
+                           a["panel_runs"], a["panel_evaluation"], a["panel_features"],
+                           a["predict"]])
     train_menu.addSeparator()
     train_menu.addActions([a["freeze"], a["unfreeze"], a["freeze_up_to"], a["replace_head"]])
     train_menu.addSeparator()

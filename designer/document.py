@@ -198,7 +198,9 @@ class Document(QObject):
         """Replace the project's weights section (which file, which blocks); returns the old."""
         old = self.project.weights
         self.project.weights = copy.deepcopy(section)
-        self._pending.everything = True
+        # Every block's weights badge may change; a repaint, not a rebuild (which would
+        # drop the canvas selection).
+        self._pending.nodes |= set(self.graph.nodes)
         self._schedule()
         return old
 
@@ -207,13 +209,11 @@ class Document(QObject):
         """The data's shape and classes (None: unknown) to check the Input and Output
         against; the problems appear with the next refresh like any other."""
         self.data_facts = facts
-        self._pending.everything = True
-        self._schedule()
+        self._schedule()  # the blocks whose problems change come back as changed results
 
     def set_run_problems(self, problems: dict[str, Any]) -> None:
         """Problems a training run reported on blocks (node id -> Problem); {} clears."""
         self.run_problems = dict(problems)
-        self._pending.everything = True
         self._schedule()
 
     def _check_data(self) -> None:

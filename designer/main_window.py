@@ -23,7 +23,7 @@ from designer.files import FileController
 from designer.inspector import WIDTH as INSPECTOR_WIDTH
 from designer.inspector import Inspector
 from designer.palette import Palette
-from designer.panels.lazy import PANELS, TrainingSide
+from designer.panels.lazy import PANELS, TrainingSide, image_paths
 from designer.panels.problems import ProblemsPanel
 from designer.panels.summary import SummaryPanel
 from designer.train_control import TrainController
@@ -230,6 +230,10 @@ class MainWindow(QMainWindow):
     def evaluation_panel(self):
         return self.training_side.panel("evaluation")
 
+    @property
+    def features_panel(self):
+        return self.training_side.panel("features")
+
     def focus_name(self) -> None:
         self.docks["inspector"].show()
         if self.inspector.name_edit is not None:
@@ -309,7 +313,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if _project_paths(event.mimeData()):
+        if _project_paths(event.mimeData()) or image_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802
@@ -317,4 +321,19 @@ class MainWindow(QMainWindow):
         if paths:
             event.acceptProposedAction()
             self.files.open_dropped(paths)
+            return
+        images = image_paths(event.mimeData())
+        if images:  # an image: what does the network make of it?
+            event.acceptProposedAction()
+            self.predict_image(images[0])
+
+    def predict_image(self, path: str | None = None) -> None:
+        """Show the Feature Maps panel on an image file: its top classes, and the selected
+        block's maps (a file dialog when no path is given)."""
+        self.show_panel("features")
+        panel = self.training_side.panel("features")
+        if path is None:
+            panel.choose_image()
+        else:
+            panel.use_image(path)
 

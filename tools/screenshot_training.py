@@ -1,6 +1,6 @@
 """Save the training screenshots of the docs: the whole window with the Data panel after its
 scan, with the Training panel mid-run (a real LeNet-5 run on digits, curves streaming), and
-with the Evaluation panel on that run once stopped.
+with the Evaluation panel on that run once stopped, and with the Feature Maps of its C1.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot_training.py [OUT_DIR]
 """
@@ -80,9 +80,20 @@ def main() -> int:
         evaluation.show_cell(None, None)
     wait(app, lambda: False, 0.5)
     window.grab().save(str(out / "screenshot-evaluation.png"))
+    window.show_panel("features")
+    features = window.features_panel
+    window.scene.select_ids([window.doc.graph.by_name("C1").id])
+    wait(app, lambda: bool(features.samples), 60)
+    features.sample_box.setCurrentIndex(min(12, features.sample_box.count() - 1))
+    features.inspect()
+    if not wait(app, lambda: features.job is None and features.result is not None, 120):
+        print("the feature maps did not come: " + features.error, file=sys.stderr)
+        return 1
+    wait(app, lambda: False, 0.5)
+    window.grab().save(str(out / "screenshot-features.png"))
     window.files.autosaver.discard()
     print(out / "screenshot-data.png", out / "screenshot-training.png",
-          out / "screenshot-evaluation.png")
+          out / "screenshot-evaluation.png", out / "screenshot-features.png")
     return 0
 
 

@@ -66,9 +66,24 @@ def _evaluation(parent: QWidget):
     return EvaluationPanel(parent)
 
 
+def _features(parent: QWidget):
+    from designer.panels.features import FeaturesPanel
+
+    return FeaturesPanel(parent)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def image_paths(mime) -> list[str]:
+    """Image files among what is dragged (for predictions; checked without reading them)."""
+    return [u.toLocalFile() for u in mime.urls()
+            if u.isLocalFile() and u.toLocalFile().lower().endswith(IMAGE_SUFFIXES)]
+
+
 PANELS = (("data", "Data", _data), ("augmentation", "Augmentation", _augmentation),
           ("training", "Training", _training), ("runs", "Run History", _runs),
-          ("evaluation", "Evaluation", _evaluation))
+          ("evaluation", "Evaluation", _evaluation), ("features", "Feature Maps", _features))
 
 
 class TrainingSide:
@@ -120,6 +135,15 @@ class TrainingSide:
         elif name == "runs":
             panel.resume_requested.connect(lambda path: window.trainer.resume(path))
             panel.use_weights_requested.connect(lambda path: window.trainer.use_weights(path))
+        elif name == "features":
+            if self.last_report is not None:
+                self._feed(panel, self.last_report)
+            ids = window.scene.selected_ids()
+            panel.select_block(ids[0] if len(ids) == 1 else None)
+            window.scene.selection_ids_changed.connect(
+                lambda ids: panel.select_block(ids[0] if len(ids) == 1 else None))
+            window.trainer.run_ended.connect(lambda _p, _w: panel.refresh_weights())
+            self.panel("data").request_scan()  # samples to look at
         elif name == "evaluation":
             window.trainer.run_ended.connect(
                 lambda path, what: panel.run_finished(path)
@@ -127,9 +151,10 @@ class TrainingSide:
 
     def _scanned(self, report: Any) -> None:
         self.last_report = report
-        augmentation = self.existing("augmentation")
-        if augmentation is not None:
-            self._feed(augmentation, report)
+        for name in ("augmentation", "features"):
+            panel = self.existing(name)
+            if panel is not None:
+                self._feed(panel, report)
 
     @staticmethod
     def _feed(panel: Any, report: Any) -> None:

@@ -234,3 +234,13 @@ def test_a_separate_validation_source_replaces_the_split(qtbot, window, tmp_path
     assert doc.project.data["val_dataset"] == ""
     doc.undo_stack.undo()
     assert doc.project.data["val_dataset"] == "val.npz"
+
+
+def test_the_canvas_selection_survives_a_data_scan(qtbot, window):
+    """The scan's facts change problems on two blocks: a repaint, not a rebuild that would
+    drop what the user selected."""
+    conv = window.doc.graph.by_name("conv1").id
+    window.scene.select_ids([conv])
+    scanned(qtbot, window)
+    qtbot.wait(50)
+    assert window.scene.selected_ids() == [conv]
