@@ -297,8 +297,10 @@ class MainWindow(QMainWindow):
                           "<b>Netdraft</b><br>Design and validate convolutional neural "
                           "networks, then train them from the window: choose data in the "
                           "Data panel, preview augmentation, press Train (F5) and watch the "
-                          "curves; compare runs in Run History. Export to ONNX and PyTorch "
-                          "code from the command line (main.py export).")
+                          "curves; compare runs in Run History. Import pretrained networks "
+                          "(File > Import), freeze them and give them a new head, and export "
+                          "to ONNX with a parity check, PyTorch code or safetensors (File > "
+                          "Export).")
 
     # ------------------------------------------------------------------ events
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802

@@ -19,6 +19,7 @@ from designer.commands import Command
 from designer.document import Document, Point
 from engine import transfer
 from engine.graph import MISSING, Edge, Graph, Node
+from engine.layout import GROUP_HEADER, GROUP_PADDING
 
 
 def weighted(doc: Document, ids: Iterable[str]) -> list[str]:
@@ -192,8 +193,16 @@ def _places(doc: Document, work: Graph, added: list[str]) -> dict[str, Point]:
     else:
         step = (0.0, BLOCK_H + LAYOUT_GAP[1])
     places: dict[str, Point] = {}
+    # Room for a new group's frame and title where the line enters or leaves it.
+    room = GROUP_HEADER + 2 * GROUP_PADDING
+    extra, parent = 0.0, doc.graph.nodes[feeders[0]].parent if feeders else None
     for k, node_id in enumerate(chain, start=1):
-        places[node_id] = (x + step[0] * k, y + step[1] * k)
+        here = work.nodes[node_id].parent
+        if here != parent and (here in added or parent in added):
+            extra += room
+        parent = here
+        shift = (extra, 0.0) if doc.direction == "LR" else (0.0, extra)
+        places[node_id] = (x + step[0] * k + shift[0], y + step[1] * k + shift[1])
     for node_id in added:
         node: Node = work.nodes[node_id]
         if node.is_group:

@@ -32,6 +32,13 @@ STALE_STYLE = "color: #b7780a;"
 MIXED = -1.0  # the group spin box's "mixed" value (its special text)
 
 
+class CompactSpinBox(QDoubleSpinBox):
+    """0.1 rather than 0.100."""
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
+        return f"{value:.{self.decimals()}f}".rstrip("0").rstrip(".") or "0"
+
+
 def wants_box(doc: Document, node_id: str) -> bool:
     node = doc.graph.nodes[node_id]
     if node.is_group:
@@ -52,7 +59,7 @@ class TrainingBox(QWidget):
         self.frozen.setToolTip("lr_mult 0: no gradient, and BatchNorm statistics stay as "
                                "they are (the lecture's trainable = False)")
         self.frozen.clicked.connect(self._toggle)
-        self.lr = QDoubleSpinBox(self)
+        self.lr = CompactSpinBox(self)
         self.lr.setObjectName("group_lr_mult")
         self.lr.setRange(MIXED, 100.0)
         self.lr.setDecimals(3)

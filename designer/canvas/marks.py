@@ -120,9 +120,9 @@ def group_marks(doc: Document, group_id: str) -> Marks:
 
 
 # ------------------------------------------------------------------- painting
-FROZEN_LIGHT, FROZEN_DARK = QColor(80, 140, 210, 70), QColor(120, 180, 255, 60)
-BADGE_FROZEN = QColor("#3f7fc4")
-BADGE_IMPORTED = QColor("#2f6fd6")
+FROZEN_LIGHT, FROZEN_DARK = QColor(60, 120, 200, 110), QColor(120, 180, 255, 90)
+BADGE_FROZEN = QColor("#1f9bbf")
+BADGE_IMPORTED = QColor("#4b5bd4")
 BADGE_TRAINED = QColor("#2e9d57")
 BADGE_STALE = QColor("#d9910b")
 BADGE = 16.0

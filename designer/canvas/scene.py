@@ -138,7 +138,8 @@ class CanvasScene(QGraphicsScene):
         if not stored:
             return
         newly: list[tuple[str, str, str]] = []
-        for node_id in ids:
+        rank = {node_id: k for k, node_id in enumerate(doc.analysis.order)}
+        for node_id in sorted(ids, key=lambda i: (rank.get(i, len(rank)), i)):
             if node_id not in stored or node_id not in doc.graph.nodes:
                 continue
             status, detail = weight_status(doc, node_id)

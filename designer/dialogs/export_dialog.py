@@ -56,7 +56,8 @@ def weight_choices(doc) -> list[tuple[str, str | None]]:
             if info.checkpoints:
                 out.append((f"Run {info.name} ({info.status}, "
                             f"{runs.best_metric_text(info)})", str(info.path)))
-    blocks = (doc.project.weights or {}).get("blocks") or {}
+    blocks = {k: v for k, v in ((doc.project.weights or {}).get("blocks") or {}).items()
+              if k in doc.graph.nodes}
     if blocks:
         sources = sorted({b.get("source", "imported") for b in blocks.values()})
         out.append((f"The project's weights ({len(blocks)} blocks, "
@@ -94,6 +95,7 @@ class ExportDialog(QDialog):
         self.opset = QSpinBox(self)
         self.opset.setRange(7, 23)
         self.opset.setValue(18)
+        self.opset.setMaximumWidth(90)
         self.opset.setToolTip("18 and newer are written directly; older ones go through "
                               "onnx's version converter")
         self.dynamic = QRadioButton("dynamic", self)
@@ -125,6 +127,7 @@ class ExportDialog(QDialog):
         parity_row.addWidget(self.real)
         parity_row.addStretch(1)
         self.tolerance = QLineEdit(self)
+        self.tolerance.setMaximumWidth(200)
         self.tolerance.setPlaceholderText("1e-4 (1e-2 with float16)")
         self.tolerance.setToolTip("The largest difference allowed between onnxruntime and "
                                   "PyTorch, relative once outputs exceed 1")
@@ -195,7 +198,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(self.report, 1)
         layout.addWidget(self.buttons)
-        self.resize(620, 560)
+        self.resize(680, 820)
 
     def _save_as(self, text: str, kinds: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self, "Export to", text, kinds)
