@@ -377,7 +377,13 @@ def build_resume(case: Case) -> Plan:
 
 def build_export_project(case: Case) -> Plan:
     file, doc = _copy_project(case, case.pick(PROJECTS))
-    text, notes = project_text(doc, case.rng, case.extra)
+    if doc["weights"] and case.n % 2 == 0:
+        # Stored weights named outside the project's folder: a pickle there must not run.
+        doc["weights"]["file"] = case.rng.choice(case.extra[:2])
+        text = json.dumps(doc, indent=1).encode()
+        notes = [f"weights.file -> {doc['weights']['file']!r} (a pickle that runs code)"]
+    else:
+        text, notes = project_text(doc, case.rng, case.extra)
     (case.work / file).write_bytes(text)
     notes = [f"{file}: {n}" for n in notes]
     if case.n % 3 == 1:  # the output a link to someone else's file: it must stay as it is
