@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from designer import commands, transfer_commands, workers
 from designer.canvas.marks import WORDS, block_marks, has_weights
@@ -156,6 +157,31 @@ class TrainingBox(QWidget):
 
 
 WHOLE = "(the whole network)"
+NETWORKS: list[str] = []  # torchvision's networks, listed once
+CUTS: dict[tuple[str, str], list[str]] = {}  # (source, options) -> where it can be cut
+
+
+def apply_backbone(doc: Document, node_id: str, result, weights_file: str | None) -> str:
+    """Apply a computed Backbone change as one command; returns what to say."""
+    params, section, origin = result
+    if node_id not in doc.graph.nodes:
+        return ""
+    node = doc.graph.nodes[node_id]
+    name = node.name
+    if weights_file:
+        text = f"Load the weights of {name} from {Path(weights_file).name}"
+    elif params["source"] != node.params.get("source"):
+        text = f"Make {name} {params['source'].removeprefix('torchvision:')}"
+    else:
+        text = f"Cut {name} at {params['cut'] or 'its end'}"
+    cmd = transfer_commands.set_backbone(doc, node_id, params, section, text)
+    if cmd is not None:
+        commands.execute(doc, cmd)
+    shape = "×".join(str(v) for v in params["out_shape"])
+    said = (f"Output {shape}; {params['trainable']:,} parameters"
+            + (f"; {origin}" if origin else ""))
+    doc.message.emit(f"{name}: {said}")
+    return said
 
 
 class BackboneBox(QWidget):
@@ -239,8 +265,13 @@ class BackboneBox(QWidget):
             self._show_current()
 
     def _list(self, source: str) -> None:
-        """torchvision's networks and where this one can be cut (a worker: torchvision)."""
+        """torchvision's networks and where this one can be cut: computed once (a worker
+        imports torchvision), kept for the next Backbone shown."""
         options = str(self.doc.graph.nodes[self.node_id].params.get("options", ""))
+        key = (source, options)
+        if NETWORKS and key in CUTS:
+            self._fill_lists(NETWORKS, CUTS[key])
+            return
 
         def work(_job):
             from engine.importers.backbone_edit import cut_points
@@ -250,22 +281,31 @@ class BackboneBox(QWidget):
 
         def done(result) -> None:
             names, points = result
-            current = self.source.currentText()
-            self.source.blockSignals(True)
-            self.source.clear()
-            self.source.addItems(names)
-            self.source.setCurrentText(current)
-            self.source.blockSignals(False)
-            self.cut.blockSignals(True)
-            self.cut.clear()
-            self.cut.addItem(WHOLE, "")
-            for point in points:
-                self.cut.addItem(point, point)
-            self.cut.blockSignals(False)
-            self._show_current()
+            NETWORKS[:] = names
+            CUTS[key] = points
+            if isValid(self):
+                self._fill_lists(names, points)
 
-        self._list_job = workers.start(work, done, lambda m: self.status.setText(m),
-                                       parent=self)
+        def failed(message: str) -> None:
+            if isValid(self):
+                self.status.setText(message)
+
+        self._list_job = workers.start(work, done, failed, parent=self)
+
+    def _fill_lists(self, names: list[str], points: list[str]) -> None:
+        current = self.source.currentText()
+        self.source.blockSignals(True)
+        self.source.clear()
+        self.source.addItems(names)
+        self.source.setCurrentText(current)
+        self.source.blockSignals(False)
+        self.cut.blockSignals(True)
+        self.cut.clear()
+        self.cut.addItem(WHOLE, "")
+        for point in points:
+            self.cut.addItem(point, point)
+        self.cut.blockSignals(False)
+        self._show_current()
 
     def _typed_source(self) -> None:
         text = self.source.currentText().strip()
@@ -332,37 +372,28 @@ class BackboneBox(QWidget):
         self.status.setText(f"Computing {what}" + (f" up to {new_cut}" if new_cut else "")
                             + "…")
         self.setEnabled(False)
-        self.job = workers.start(work, lambda r: self._computed(r, weights_file),
-                                 self._failed, parent=self)
+        doc = self.doc
 
-    def _computed(self, result, weights_file: str | None) -> None:
-        self.job = None
-        self.setEnabled(True)
-        params, section, origin = result
-        if self.node_id not in self.doc.graph.nodes:
-            return
-        name = self.doc.label(self.node_id)
-        if weights_file:
-            text = f"Load the weights of {name} from {Path(weights_file).name}"
-        elif params["source"] != self.current_source():
-            text = f"Make {name} {params['source'].removeprefix('torchvision:')}"
-        else:
-            text = f"Cut {name} at {params['cut'] or 'its end'}"
-        cmd = transfer_commands.set_backbone(self.doc, self.node_id, params, section, text)
-        if cmd is not None:
-            commands.execute(self.doc, cmd)
-        shape = "×".join(str(v) for v in params["out_shape"])
-        self.status.setText(f"Output {shape}; {params['trainable']:,} parameters"
-                            + (f"; {origin}" if origin else ""))
-        if params["source"] != self.source.currentText():
-            self._list(params["source"])
+        def done(result) -> None:
+            # The inspector may have been rebuilt meanwhile: the edit is the document's.
+            said = apply_backbone(doc, node_id, result, weights_file)
+            if isValid(self):
+                self.job = None
+                self.setEnabled(True)
+                self.status.setText(said)
 
-    def _failed(self, message: str) -> None:
-        self.job = None
-        self.setEnabled(True)
-        self.status.setText(message)
-        self.status.setStyleSheet("color: #d12c2c;")
-        self._show_current()
+        def failed(message: str) -> None:
+            if isValid(self):
+                self.job = None
+                self.setEnabled(True)
+                self.status.setText(message)
+                self.status.setStyleSheet("color: #d12c2c;")
+                self._show_current()
+            else:
+                doc.message.emit(message)
+
+        # The document owns the job: closing it drops the result, a new selection does not.
+        self.job = workers.start(work, done, failed, parent=doc)
 
     def _choose_weights(self) -> None:
         folder = str(self.doc.path.parent) if self.doc.path else ""
