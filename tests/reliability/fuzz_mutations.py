@@ -1,7 +1,7 @@
 """Seeded mutations of valid inputs for tests/reliability/test_fuzz.py: JSON documents
-(projects, run.json), raw bytes (any file), NumPy .npz, CSV with images, MNIST IDX,
-safetensors and ONNX models. Every mutator takes a ``random.Random`` and returns the new
-content with a list of one-line descriptions, so a failing case says exactly what changed.
+(projects, run.json), raw bytes (any file), NumPy .npz, CSV with images, MNIST IDX, PNG
+images, safetensors and ONNX models. Every mutator takes a ``random.Random`` and returns the
+new content with a list of one-line descriptions, so a failing case says what changed.
 Where a mutator has kinds of damage, ``pick`` (a case's number) walks through them in turn, so
 a few cases cover every kind; the details come from the seeded generator."""
 
@@ -14,6 +14,7 @@ import pickle
 import random
 import struct
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -399,3 +400,31 @@ def mutate_onnx(data: bytes, rng: random.Random, pick: int | None = None
         model.opset_import[0].version = new
         notes.append(f"opset -> {new}")
     return model.SerializeToString(), notes
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_claiming(width: int, height: int, depth: int = 8, color: int = 0) -> bytes:
+    """A PNG whose header (with a correct checksum) claims a size its data does not have:
+    a decompression bomb's header, or an empty image."""
+    header = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", pixels)
+            + _png_chunk(b"IEND", b""))
+
+
+def mutate_image(png: bytes, rng: random.Random, pick: int | None = None
+                 ) -> tuple[bytes, list[str]]:
+    """An image file cut short, with noise, of an absurd size, or of no pixels at all."""
+    action = _pick(rng, ["bytes", "bomb", "empty image", "16-bit", "bytes"], pick)
+    if action == "bomb":
+        return png_claiming(100_000, 100_000), ["a PNG header claiming 100,000×100,000"]
+    if action == "empty image":
+        return png_claiming(0, 0), ["a PNG header claiming 0×0"]
+    if action == "16-bit":
+        return png_claiming(28, 28, depth=16, color=6), ["a 16-bit RGBA PNG with too few bytes"]
+    out, notes = mutate_bytes(png, rng)
+    return out, notes
