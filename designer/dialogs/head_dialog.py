@@ -82,15 +82,15 @@ class HeadDialog(QDialog):
 
     def _preview(self) -> None:
         work = self.doc.graph.copy()
+        before = list(work.nodes)
         try:
-            removed_ids = [i for i in work.nodes]
             _removed, added = transfer.replace_head(work, self.classes.value(),
                                                     dropout=self.dropout.value())
         except GraphEditError as exc:
             self.plan.setText(f"Cannot replace the head: {exc}")
             self.ok.setEnabled(False)
             return
-        gone = [self.doc.graph.nodes[i].name for i in removed_ids
+        gone = [self.doc.graph.nodes[i].name for i in before
                 if i not in work.nodes and not self.doc.graph.nodes[i].is_group]
         new = [f"{work.nodes[i].name} ({work.nodes[i].kind})" for i in added]
         self.plan.setText(f"Removes: {', '.join(gone) or 'nothing'}\nAdds: {', '.join(new)}")

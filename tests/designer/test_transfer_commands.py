@@ -329,3 +329,24 @@ def test_transfer_edits_undo_exactly_among_other_edits(qapp, ops):
         stack.redo()
     assert canonical(doc) == final
     doc.close()
+
+
+def test_the_head_dialog_takes_the_datas_classes_and_shows_what_changes(qtbot, window):
+    from designer.dialogs.head_dialog import HeadDialog
+    from engine.data_fit import DataFacts
+
+    doc = window.doc
+    dialog = HeadDialog(doc, window)
+    qtbot.addWidget(dialog)
+    assert dialog.classes.value() == 10  # the Output's, before any scan
+    assert dialog.plan.text() == "Removes: fc, out\nAdds: head_fc (Dense), output (Output)"
+    assert dialog.class_names() is None
+    doc.set_data_facts(DataFacts("pets", (1, 28, 28), ("cat", "dog", "bird")))
+    dialog = HeadDialog(doc, window)
+    qtbot.addWidget(dialog)
+    assert dialog.classes.value() == 3 and dialog.class_names() == ["cat", "dog", "bird"]
+    dialog.dropout.setValue(0.3)
+    assert "head_dropout (Dropout)" in dialog.plan.text()
+    dialog.classes.setValue(4)
+    assert dialog.class_names() is None  # the names are the data's three
+    assert dialog.ok.isEnabled()
