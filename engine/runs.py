@@ -16,13 +16,13 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import atomic
 from engine import settings as settings_schema
 
 RECORD_FILE = "run.json"
@@ -77,25 +77,10 @@ class RunInfo:
 
 # ---------------------------------------------------------------- run.json on disk
 def write_record(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> Path:
-    """Write run.json atomically: a temporary file in the run folder, flushed and synced,
-    then renamed over run.json. A rename replaces a symbolic link itself, so nothing is
-    ever written through one."""
-    folder = Path(run_dir)
-    target = folder / RECORD_FILE
+    """Write run.json atomically (engine.atomic): never half a record, never through a
+    symbolic link."""
     text = json.dumps(record, indent=1, ensure_ascii=False, allow_nan=False)
-    tmp = folder / f".{RECORD_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    # Not mkstemp: its 0600 would hide the record from others who read the project's runs.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    return atomic.write_text(Path(run_dir) / RECORD_FILE, text)
 
 
 def read_record(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any] | None, str]:

@@ -48,6 +48,9 @@ def register(subparsers: Any) -> None:
                    help="where checkpoints and metrics go (default runs/NAME-TIME beside FILE)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR exactly where it stopped")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in --out's folder even though it holds one (its "
+                        "checkpoints and metrics are replaced); refused without it")
     p.add_argument("--events", choices=("jsonl",),
                    help="print one JSON object per line on stdout (see docs/training.md)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -87,6 +90,9 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.overwrite and args.resume is not None:
+        raise CliError("--overwrite starts a new run and --resume continues one: use one "
+                       "of them", EXIT_USAGE)
     project = load_project(args.file)
     overrides = parse_sets(args.set)
     if args.data is not None:
@@ -99,6 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine.backend import checkpoint, events
     from engine.backend.build import BuildError
     from engine.backend.data import DataError, DataNotFound
+    from engine.backend.run_folder import RunFolderError
     from engine.backend.run_record import RunRecordSink
     from engine.backend.runtime import RunError
     from engine.backend.train import Trainer
@@ -111,11 +118,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     kinds = ((DataNotFound, "data", EXIT_USAGE), (DataError, "data", EXIT_PROBLEMS),
              (BuildError, "build", EXIT_PROBLEMS),
              (checkpoint.CheckpointError, "checkpoint", EXIT_USAGE),
-             (DeviceUnavailable, "run", EXIT_USAGE), (RunError, "run", EXIT_PROBLEMS))
+             (DeviceUnavailable, "run", EXIT_USAGE), (RunFolderError, "run", EXIT_USAGE),
+             (RunError, "run", EXIT_PROBLEMS))
     trainer = None
     try:
         trainer = Trainer(project, overrides, run_dir=run_dir, resume=args.resume, sink=sink,
-                          device=args.device, project_path=args.file)
+                          device=args.device, project_path=args.file,
+                          overwrite=args.overwrite)
         sink.run_dir = trainer.run_dir  # a failure before start is recorded there
         check_device(trainer.device_name or trainer.settings["training"]["device"],
                      "--device" if trainer.device_name else "training.device",
@@ -127,6 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                        "is kept", 130) from None
     except tuple(k for k, _, _ in kinds) as exc:
         kind, code = next((name, code) for k, name, code in kinds if isinstance(exc, k))
+        if isinstance(exc, RunFolderError):
+            sink.run_dir = None  # the folder is another run's: its record is not ours to mark
         _report(trainer, sink, kind, str(exc), code)
         raise CliError(str(exc), code) from None
     except Exception as exc:  # a bug: one line for the designer, the trace on request

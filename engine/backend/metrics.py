@@ -6,11 +6,15 @@ event files."""
 from __future__ import annotations
 
 import csv
+import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from engine import atomic
 
 CSV_COLUMNS = ("epoch", "train_loss", "train_accuracy", "train_top5", "val_loss",
                "val_accuracy", "val_top5", "lr", "seconds", "images_per_s")
@@ -85,19 +89,37 @@ def finite(value: Any) -> Any:
     return value
 
 
-def _rows_up_to(path: Path, epoch: int) -> list[dict[str, str]]:
-    """The CSV rows of epochs 1 to ``epoch`` (none for a fresh run)."""
+def _rows_up_to(path: Path, epoch: int, warn: Callable[[str], None]) -> list[dict[str, str]]:
+    """The CSV rows of epochs 1 to ``epoch`` (none for a fresh run). A row whose epoch is
+    not a number is dropped and named; a file that cannot be read further keeps the rows
+    read so far. (The run folder's check has refused a FIFO in the file's place.)"""
     if not epoch or not path.exists():
         return []
-    with path.open(newline="") as handle:
-        return [r for r in csv.DictReader(handle) if int(r["epoch"]) <= epoch]
+    rows: list[dict[str, str]] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                number = (row.get("epoch") or "").strip()
+                if not number.isdigit():
+                    warn(f"warning: {path} line {reader.line_num}: the epoch {number!r} is "
+                         f"not a number; the row is dropped")
+                    continue
+                if int(number) <= epoch:
+                    rows.append(row)
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        warn(f"warning: {path} cannot be read past row {len(rows)} ({exc}); the rows after "
+             f"it are dropped")
+    return rows
 
 
-def _rewrite(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows(rows)
+def _rewrite(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """The whole table, written atomically (never appended through a link or cut short)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, text.getvalue())
 
 
 def _text(value: Any) -> Any:
@@ -109,19 +131,23 @@ class MetricsLog:
     per_class.csv (validation accuracy and support of each class), confusion/epoch_NNN.csv
     (the validation confusion matrix) and TensorBoard scalars when the tensorboard package
     is installed. On --resume each keeps the epochs up to the resumed one; a fresh run in
-    the same folder starts them over."""
+    the same folder starts them over. Each CSV file is kept in memory and rewritten
+    atomically after every epoch."""
 
     def __init__(self, run_dir: Path, resume_epoch: int = 0,
-                 class_names: list[str] | tuple[str, ...] = ()) -> None:
+                 class_names: list[str] | tuple[str, ...] = (),
+                 warn: Callable[[str], None] = lambda text: None) -> None:
         self.path = run_dir / "metrics.csv"
         self.per_class_path = run_dir / "per_class.csv"
         self.confusion_dir = run_dir / "confusion"
         self.class_names = list(class_names)
-        _rewrite(self.path, CSV_COLUMNS, _rows_up_to(self.path, resume_epoch))
+        self.rows: list[dict[str, Any]] = _rows_up_to(self.path, resume_epoch, warn)
+        _rewrite(self.path, CSV_COLUMNS, self.rows)
         # per_class.csv and confusion/ appear with the first validated epoch.
-        kept = _rows_up_to(self.per_class_path, resume_epoch)
-        if kept:
-            _rewrite(self.per_class_path, PER_CLASS_COLUMNS, kept)
+        self.per_class_rows: list[dict[str, Any]] = _rows_up_to(self.per_class_path,
+                                                                resume_epoch, warn)
+        if self.per_class_rows:
+            _rewrite(self.per_class_path, PER_CLASS_COLUMNS, self.per_class_rows)
         else:
             self.per_class_path.unlink(missing_ok=True)
         if self.confusion_dir.is_dir():
@@ -146,8 +172,8 @@ class MetricsLog:
     def write(self, epoch: int, metrics: dict[str, Any]) -> None:
         row = {c: _text(metrics.get(c, "")) for c in CSV_COLUMNS}
         row["epoch"] = epoch
-        with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, CSV_COLUMNS).writerow(row)
+        self.rows.append(row)
+        _rewrite(self.path, CSV_COLUMNS, self.rows)
         per_class = []
         if metrics.get("confusion") is not None:
             per_class = self._write_validation(epoch, metrics["confusion"])
@@ -173,17 +199,14 @@ class MetricsLog:
             per_class.append({"epoch": epoch, "class": names[i], "support": support,
                               "correct": correct,
                               "accuracy": correct / support if support else ""})
-        new = not self.per_class_path.exists()
-        with self.per_class_path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, PER_CLASS_COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerows({k: _text(v) for k, v in entry.items()} for entry in per_class)
+        self.per_class_rows += [{k: _text(v) for k, v in entry.items()} for entry in per_class]
+        _rewrite(self.per_class_path, PER_CLASS_COLUMNS, self.per_class_rows)
         self.confusion_dir.mkdir(exist_ok=True)
-        with (self.confusion_dir / f"epoch_{epoch:03d}.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([CONFUSION_CORNER, *names])
-            writer.writerows([name, *counts] for name, counts in zip(names, confusion))
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow([CONFUSION_CORNER, *names])
+        writer.writerows([name, *counts] for name, counts in zip(names, confusion))
+        atomic.write_text(self.confusion_dir / f"epoch_{epoch:03d}.csv", text.getvalue())
         return per_class
 
     def close(self) -> None:

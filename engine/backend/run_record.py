@@ -20,6 +20,7 @@ from typing import Any
 from engine.backend.distributed import from_environment
 from engine.backend.events import Sink
 from engine.backend.metrics import finite
+from engine.backend.run_folder import lock_holder
 from engine.runs import (
     RECORD_FORMAT,
     RECORD_VERSION,
@@ -144,8 +145,11 @@ class RunRecordSink(Sink):
 
     def _earlier_record(self, now: float) -> dict[str, Any] | None:
         """The folder's record, continued with this failed session; None where the folder
-        holds none (nothing of this run was written yet)."""
+        holds none (nothing of this run was written yet) or another trainer holds the
+        folder (its record is its own)."""
         if self.run_dir is None or not self.run_dir.is_dir():
+            return None
+        if lock_holder(self.run_dir) not in (None, os.getpid()):
             return None
         record = read_record(self.run_dir)[0]
         if record is None:

@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 import math
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from typing import Any
 
 import torch
 
+from engine import atomic
 from engine import project as project_io
 from engine import settings as settings_schema
-from engine.backend import checkpoint, distributed
+from engine.backend import checkpoint, distributed, run_folder
 from engine.backend.augment import AugmentConfig, Augmenter
 from engine.backend.build import apply_freezing, build_module, frozen_modules
 from engine.backend.data import DataBundle, Target, batches, load_data, place, target_of
@@ -113,21 +113,28 @@ class Trainer:
     def __init__(self, project: Project, overrides: dict[str, dict[str, Any]] | None = None,
                  run_dir: str | Path | None = None, resume: str | Path | None = None,
                  sink: Sink | None = None, device: str | None = None,
-                 project_path: str | Path | None = None) -> None:
+                 project_path: str | Path | None = None, overwrite: bool = False) -> None:
+        """``overwrite``: start a new run in a folder that already holds one (refused
+        otherwise, so that a run's checkpoints and metrics are never replaced unasked)."""
         self.project_path = project_path  # stored weights are found beside the project file
         self.world = distributed.from_environment()
         self.sink = (sink or ConsoleSink()) if self.world.main else NullSink()
         self.resume_state: dict[str, Any] | None = None
+        self.overwrite = overwrite
+        self._lock: run_folder.RunLock | None = None
         base = None
         if resume is not None:
-            path = checkpoint.resume_file(Path(resume))
-            self.resume_state = checkpoint.load(path)
+            source = Path(resume)
+            folder = source if source.is_dir() else source.parent
+            if self.world.main:
+                run_folder.check(folder)  # before anything in it is read
+            path, self.resume_state = checkpoint.load_for_resume(source, self.sink.message)
             snapshot = project_io.loads(self.resume_state["project"], f"{path} (project)")
             if snapshot.graph != project.graph:
                 self.sink.message(f"note: resuming the network saved in {path.name}; the "
                                   f"project file's network differs and is not used")
             project, base = snapshot, self.resume_state["settings"]
-            run_dir = run_dir or (Path(resume) if Path(resume).is_dir() else path.parent)
+            run_dir = run_dir or folder
         self.project = project
         self.settings = effective_settings(project, overrides, base)
         self.device_name = device
@@ -184,10 +191,31 @@ class Trainer:
                                "this one stops with it") from None
             raise
         finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             for sig, old in previous.items():
                 signal.signal(sig, old)
             torch.set_num_threads(threads)  # training.threads is for this run only
             distributed.shutdown(self.world, failed)
+
+    def _claim_folder(self) -> None:
+        """Rank 0, once the run folder exists: refuse one with links out of it, lock it
+        (refused while another trainer holds it), refuse a new run over an old one unless
+        ``overwrite``, and remove the temporary files of a killed trainer."""
+        if not self.world.main or self._lock is not None:
+            return
+        run_folder.check(self.run_dir)
+        if not self.run_dir.is_dir():
+            return
+        lock = run_folder.RunLock(self.run_dir)
+        lock.acquire()
+        self._lock = lock
+        if self.resume_state is None and not self.overwrite:
+            run_folder.check_new_run(self.run_dir)
+        for path in run_folder.remove_stray_temps(self.run_dir):
+            self.sink.message(f"note: removed {path.name}, left by a trainer that was "
+                              f"stopped while writing")
 
     def _setup(self) -> None:
         t = self.settings["training"]
@@ -254,6 +282,7 @@ class Trainer:
 
     def _run(self) -> Outcome:
         started = time.perf_counter()
+        self._claim_folder()  # an existing folder: before the data is read
         self._setup()
         world, sink = self.world, self.sink
         start_epoch, skip_steps = 0, 0
@@ -261,7 +290,11 @@ class Trainer:
             start_epoch, skip_steps = self._restore(self.resume_state)
         if world.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.metrics_log = MetricsLog(self.run_dir, start_epoch, self.data.class_names)
+            self._claim_folder()
+            if self.resume_state is None:
+                run_folder.clear_run(self.run_dir)  # only an --overwrite run finds one
+            self.metrics_log = MetricsLog(self.run_dir, start_epoch, self.data.class_names,
+                                          sink.message)
         history: list[dict[str, Any]] = []
         params = sum(p.numel() for p in self.model.parameters())
         sink.emit("start", project=self.project.name, run_dir=str(self.run_dir),
@@ -516,8 +549,8 @@ class Trainer:
         (self.run_dir / checkpoint.INTERRUPTED).unlink(missing_ok=True)
         self.sink.emit("checkpoint", path=str(last), epoch=epoch + 1, kind="last", best=False)
         if improved:
-            best = self.run_dir / checkpoint.BEST
-            shutil.copyfile(last, best)
+            # Its own atomic copy: a kill mid-copy leaves the previous best.pt whole.
+            best = atomic.copy(last, self.run_dir / checkpoint.BEST)
             self.sink.emit("checkpoint", path=str(best), epoch=epoch + 1, kind="best",
                            best=True)
 

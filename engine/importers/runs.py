@@ -19,21 +19,42 @@ PREFERRED = ("best.pt", "last.pt")
 
 def checkpoint_file(source: str | Path) -> Path:
     """A checkpoint file, or the best (else the last) one in a run directory."""
+    return checkpoint_files(source)[0]
+
+
+def checkpoint_files(source: str | Path) -> list[Path]:
+    """The checkpoints to read, in order of preference: the file itself, or a run
+    directory's best.pt and last.pt (regular files only: a FIFO would never end)."""
     path = Path(source)
     if path.is_dir():
-        for name in PREFERRED:
-            if (path / name).is_file():
-                return path / name
-        raise ImportFailure(f"{path}: a folder without {' or '.join(PREFERRED)}; is it a "
-                            "Netdraft run directory?", UNREADABLE)
+        found = [path / name for name in PREFERRED if (path / name).is_file()]
+        if not found:
+            raise ImportFailure(f"{path}: a folder without {' or '.join(PREFERRED)}; is it a "
+                                "Netdraft run directory?", UNREADABLE)
+        return found
     if not path.is_file():
         raise ImportFailure(f"{path}: no such run directory or checkpoint", UNREADABLE)
-    return path
+    return [path]
+
+
+def load_checkpoint(source: str | Path) -> tuple[Path, Any, list[str]]:
+    """The first readable checkpoint of ``source`` (see checkpoint_files), its content, and
+    a warning for each one passed over: a best.pt cut short by a crash or damaged gives way
+    to last.pt. When none can be read, the ImportFailure names each."""
+    errors: list[str] = []
+    for path in checkpoint_files(source):
+        try:
+            data = torch_load(path)
+        except ImportFailure as exc:
+            errors.append(str(exc))
+            continue
+        warnings = [f"{error}; using {path.name} instead" for error in errors]
+        return path, data, warnings
+    raise ImportFailure("; ".join(errors), UNREADABLE)
 
 
 def import_run(source: str | Path) -> Imported:
-    path = checkpoint_file(source)
-    state = torch_load(path)
+    path, state, warnings = load_checkpoint(source)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ImportFailure(f"{path}: not a Netdraft checkpoint (no format "
                             f"{CHECKPOINT_FORMAT!r}); for a plain state dict of a torchvision "
@@ -47,7 +68,7 @@ def import_run(source: str | Path) -> Imported:
         raise ImportFailure(f"{path}: holds no model weights", UNREADABLE)
     tensors = block_tensors(project, model, path)
     project.weights = {}
-    notes = [f"trained weights from {path}" + _when(state)]
+    notes = [*warnings, f"trained weights from {path}" + _when(state)]
     return Imported(project, tensors, notes, source="trained")
 
 

@@ -19,7 +19,7 @@ from engine.backend.events import ConsoleSink, JsonlSink
 from engine.backend.run_record import RunRecordSink
 from engine.cli import run
 from engine.project import save
-from engine.runs import KILLED_MESSAGE, read_run
+from engine.runs import KILLED_MESSAGE, read_run, write_record
 from tests.backend.conftest import tiny_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,13 +173,18 @@ def test_sigkill_leaves_running_which_reads_as_killed_and_resumable(tmp_path):
     assert [s["status"] for s in after["sessions"]] == ["killed", "finished"]
 
 
-def test_a_symlinked_run_json_is_replaced_and_its_target_untouched(tiny_file, tmp_path):
+def test_a_symlinked_run_json_is_refused_or_replaced_and_its_target_untouched(tiny_file,
+                                                                             tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     target = tmp_path / "precious.json"
     target.write_text('{"keep": true}')
     (out / "run.json").symlink_to(target)
-    assert run(["train", str(tiny_file), "--epochs", "1", "--out", str(out)]) == 0
+    # The trainer refuses a folder with a link out of it (tests/reliability has the rest) …
+    assert run(["train", str(tiny_file), "--epochs", "1", "--out", str(out)]) == 2
+    assert target.read_text() == '{"keep": true}'
+    # … and the record's own writer replaces a link instead of writing through it.
+    write_record(out, {"format": "netdraft-run", "status": "finished"})
     assert not (out / "run.json").is_symlink()
     assert _record(out)["status"] == "finished"
     assert target.read_text() == '{"keep": true}'
