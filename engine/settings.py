@@ -88,6 +88,8 @@ TRAINING = (
     Param("compile", "bool", False, "Compile the model with torch.compile."),
     Param("threads", "int", 0, "CPU threads for training (0: PyTorch's default). One thread "
           "is often faster for small networks on a busy machine.", min=0, max=1024),
+    Param("telemetry_every", "int", 0, "Send each block's activation statistics and gradient "
+          "norm every this many steps (a telemetry event; 0: off).", min=0, max=1_000_000),
 )
 
 SECTIONS: dict[str, tuple[Param, ...]] = {

@@ -23,7 +23,7 @@ import torch
 from engine import atomic
 from engine import project as project_io
 from engine import settings as settings_schema
-from engine.backend import checkpoint, distributed, run_folder
+from engine.backend import checkpoint, distributed, run_folder, telemetry
 from engine.backend.augment import AugmentConfig, Augmenter
 from engine.backend.build import apply_freezing, build_module, frozen_modules
 from engine.backend.data import DataBundle, Target, batches, load_data, place, target_of
@@ -268,7 +268,11 @@ class Trainer:
         self.augmenter = Augmenter(AugmentConfig.from_settings(self.settings["augmentation"]),
                                    0, self.device, self.data.pixel_max)
         self.seed = int(t["seed"])
-        self.notes = list(self.runtime.notes) + self.data.notes + self._input_notes()
+        self.telemetry, telemetry_notes = telemetry.for_trainer(
+            self.model, graph, int(t.get("telemetry_every", 0)), self.runtime, world.main,
+            self.scorer)
+        self.notes = (list(self.runtime.notes) + self.data.notes + self._input_notes()
+                      + telemetry_notes)
 
     def _input_notes(self) -> list[str]:
         notes = []
@@ -391,7 +395,12 @@ class Trainer:
             skipped += len(bad)
             if x.shape[0] == 0:
                 continue
+            measured = self.telemetry is not None and self.telemetry.start(
+                epoch * self.steps + step + 1)
             loss = self._train_step(x, y, meter)
+            if measured:
+                self.sink.emit("telemetry", epoch=epoch + 1, step=step + 1,
+                               **self.telemetry.collect())
             losses[step] = loss.detach()
             seen += x.shape[0]
             now = time.perf_counter()
