@@ -123,6 +123,16 @@ def test_data_folder_is_relabelled_by_class_name_and_names_files(trained, tmp_pa
     assert set(result.y_true.tolist()) == {3, 7}  # the folder's own 0 and 1, by name
     for w in result.misclassified():
         assert w["file"].startswith(str(folder / str(w["true"])))
+    # Streamed from disk (decoded by DataLoader workers): the same results, and a file
+    # that cannot be read is skipped and counted without shifting the others.
+    (folder / "7" / "broken.png").write_bytes(b"not a png")
+    net = load_network(project, run)
+    net.settings["data"].update(cache="stream", workers=1)
+    streamed = evaluate(net, str(folder))
+    assert len(streamed.skipped) == 1 and streamed.samples == 12
+    assert streamed.files == result.files
+    np.testing.assert_array_equal(streamed.y_pred, result.y_pred)
+    np.testing.assert_allclose(streamed.confidence, result.confidence, rtol=1e-6)
     (tmp_path / "odd" / "cat").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "odd" / "cat" / "a.png")
     with pytest.raises(DataError, match="cat are not among the 10"):
