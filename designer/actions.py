@@ -64,6 +64,9 @@ def build(window: MainWindow) -> dict[str, QAction]:
                           [Key.Delete, QKeySequence(Qt.Key.Key_Backspace)],
                           "Delete the selected blocks and connections")
     a["select_all"] = _action(window, "Select &All", edit.select_all, [Key.SelectAll])
+    a["add_block"] = _action(window, "&Add Block…", window.palette_search, ["Ctrl+K"],
+                             "Type a block (and its parameters: conv 32 relu) and press "
+                             "Enter: it is added after the selected block")
     a["rename"] = _action(window, "&Rename…", window.focus_name, ["F2"])
     a["group"] = _action(window, "&Group", edit.group, ["Ctrl+G"],
                          "Group the selected blocks into one unit", icons.icon("group"))
@@ -158,7 +161,7 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     edit_menu.addSeparator()
     edit_menu.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
     edit_menu.addSeparator()
-    edit_menu.addActions([a["select_all"], a["rename"]])
+    edit_menu.addActions([a["add_block"], a["select_all"], a["rename"]])
     arrange_menu = bar.addMenu("&Arrange")
     arrange_menu.addActions([a["group"], a["ungroup"], a["toggle_group"]])
     arrange_menu.addSeparator()

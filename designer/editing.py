@@ -37,9 +37,9 @@ class EditController:
         return commands.execute(self.doc, cmd)
 
     # -------------------------------------------------------------- adding
-    def add_kind(self, kind: str) -> str | None:
+    def add_kind(self, kind: str, params: dict | None = None) -> str | None:
         """Palette double-click or Enter: below the selected block, connected to it, or in
-        the middle of the view."""
+        the middle of the view; ``params`` are those typed after the kind's name."""
         scene = self.window.scene
         selected = [i for i in scene.selected_ids() if i in self.doc.graph.nodes]
         anchor = selected[0] if len(selected) == 1 else None
@@ -50,7 +50,7 @@ class EditController:
                 pos = (pos[0] + BLOCK_W + ROW_GAP, pos[1])
             else:
                 pos = (pos[0], pos[1] + BLOCK_H + ROW_GAP)
-            node = commands.new_node(self.doc, kind)
+            node = commands.new_node(self.doc, kind, params=params)
             add = [steps.AddNode(node, pos)]
             if arity != 0:
                 add.append(steps.Connect(anchor, node.id, 0))
@@ -59,7 +59,7 @@ class EditController:
         else:
             centre = self.view.mapToScene(self.view.viewport().rect().center())
             pos = (round(centre.x() - BLOCK_W / 2), round(centre.y() - BLOCK_H / 2))
-            cmd = commands.add_block(self.doc, kind, pos)
+            cmd = commands.add_block(self.doc, kind, pos, params)
             node = cmd.steps[0].node
         if self._run(cmd):
             self.doc.flush()

@@ -148,6 +148,7 @@ class FileController:
     def new_empty(self) -> None:
         if self.maybe_save():
             self.window.set_document(Document(projects.Project()))
+            self.window.palette_search()  # an empty network: the first thing is a block
 
     def new_from_gallery(self) -> None:
         from designer.dialogs.gallery import choose_template

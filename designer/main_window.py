@@ -234,6 +234,12 @@ class MainWindow(QMainWindow):
     def features_panel(self):
         return self.training_side.panel("features")
 
+    def palette_search(self) -> None:
+        """Ctrl+K (and a new empty network): type the next block."""
+        self.docks["palette"].show()
+        self.docks["palette"].raise_()
+        self.palette.focus_search()
+
     def focus_name(self) -> None:
         self.docks["inspector"].show()
         if self.inspector.name_edit is not None:

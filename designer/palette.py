@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QLabel,
     QLineEdit,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer import icons
+from designer import block_search, icons
 from designer.canvas.items import category_color
 from designer.canvas.view import KIND_MIME
 from engine.layers import REGISTRY, LayerKind
@@ -146,13 +147,23 @@ class _Tree(QTreeWidget):
 
 
 class Palette(QWidget):
-    add_requested = Signal(str)  # kind id (double-click or Enter)
+    add_requested = Signal(str, object)  # kind id, parameters typed in the search (a dict)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Search blocks… (Enter adds)")
+        self.search.setPlaceholderText("Add a block: conv 32 relu ⏎")
+        self.search.setToolTip("Type a block's name and press Enter to add it after the "
+                               "selected block. Parameters may follow the name: "
+                               "'conv 32 3x3 relu', 'dense 10 softmax', 'input 3x32x32', "
+                               "'dropout 0.5', 'conv stride=2 same'.")
         self.search.setClearButtonEnabled(True)
+        # What Enter will do, or why nothing matches (an empty list says nothing by itself).
+        self.answer = QLabel(self)
+        self.answer.setWordWrap(True)
+        self.answer.setStyleSheet("color: palette(placeholder-text);")
+        self.answer.hide()
+        self.query = block_search.Query("")
         self.tree = _Tree(self)
         self.tree.setHeaderHidden(True)
         self.tree.setIconSize(QSize(22, 22))
@@ -164,6 +175,7 @@ class Palette(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)
+        layout.addWidget(self.answer)
         layout.addWidget(self.tree)
         self.search.textChanged.connect(self.filter)
         self.search.returnPressed.connect(self._add_first)
@@ -212,21 +224,31 @@ class Palette(QWidget):
         return out
 
     def filter(self, text: str) -> None:
-        words = text.lower().split()
+        """Show the kinds the search names and highlight the best one (the block's own
+        name before a mention in another's help: "flatten" is Flatten, not GlobalAvgPool)."""
+        self.query = query = block_search.parse(text)
+        matches = set(query.kinds) if text.strip() else None
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
             any_shown = False
             for j in range(top.childCount()):
                 item = top.child(j)
-                kind = REGISTRY.get(item.data(0, KIND_ROLE))
-                haystack = f"{kind.id} {kind.help} {kind.category}".lower()
-                shown = all(w in haystack for w in words)
+                shown = matches is None or item.data(0, KIND_ROLE) in matches
                 item.setHidden(not shown)
                 any_shown = any_shown or shown
             top.setHidden(not any_shown)
-        first = self.first_match()
-        if first is not None and words:
-            self.tree.setCurrentItem(first)
+        answer = query.describe()
+        self.answer.setText(answer)
+        self.answer.setVisible(bool(answer))
+        best = self.item_for(query.best) if query.best else None
+        if best is not None:
+            self.tree.setCurrentItem(best)
+            self.tree.scrollToItem(best)
+        elif not text.strip():
+            self.tree.setCurrentItem(None)
+
+    def item_for(self, kind_id: str) -> QTreeWidgetItem | None:
+        return next((i for i in self.kind_items() if i.data(0, KIND_ROLE) == kind_id), None)
 
     def first_match(self) -> QTreeWidgetItem | None:
         for item in self.kind_items():
@@ -235,19 +257,37 @@ class Palette(QWidget):
         return None
 
     def _add_first(self) -> None:
+        """Enter: add the highlighted kind with the parameters typed after its name, then
+        clear the box (keeping the focus) for the next block of a chain."""
+        if self.query.errors:
+            return  # the line under the box says what cannot be read
         current = self.tree.currentItem()
         if current is None or current.isHidden() or not current.data(0, KIND_ROLE):
             current = self.first_match()
-        if current is not None:
-            self.add_requested.emit(current.data(0, KIND_ROLE))
+        if current is None:
+            return
+        kind = current.data(0, KIND_ROLE)
+        params = dict(self.query.params) if kind == self.query.best else {}
+        self.search.clear()
+        self.add_requested.emit(kind, params)
+        self.search.setFocus()
+
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
 
     def _double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
         kind = item.data(0, KIND_ROLE)
         if kind:
-            self.add_requested.emit(kind)
+            self.add_requested.emit(kind, {})
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        # Up/Down in the search box walk the matches.
+        # Up/Down in the search box walk the matches; Escape clears it.
+        if obj is self.search and isinstance(event, QKeyEvent) and event.type() == (
+                QKeyEvent.Type.KeyPress) and event.key() == Qt.Key.Key_Escape and (
+                self.search.text()):
+            self.search.clear()
+            return True
         if obj is self.search and isinstance(event, QKeyEvent) and event.type() == (
                 QKeyEvent.Type.KeyPress) and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
             visible = [i for i in self.kind_items() if not i.isHidden()]
