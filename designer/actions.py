@@ -141,6 +141,11 @@ def build(window: MainWindow) -> dict[str, QAction]:
                            ["Ctrl+Alt+P"], "The network's top classes for an image file, "
                            "with the selected block's feature maps (or drop an image on "
                            "the window)")
+    a["telemetry"] = _action(window, "Block &Telemetry", lambda: window.telemetry.set_visible(
+        a["telemetry"].isChecked()), tip="While a run trains with training.telemetry_every, "
+        "show each block's activation statistics and gradient norm on it")
+    a["telemetry"].setCheckable(True)
+    a["telemetry"].setChecked(True)
     a["about"] = _action(window, "&About Netdraft", window.about)
     return a
 
@@ -169,7 +174,7 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     view_menu = bar.addMenu("&View")
     view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
     view_menu.addSeparator()
-    view_menu.addActions([a["minimap"], a["bar_params"], a["bar_macs"]])
+    view_menu.addActions([a["minimap"], a["bar_params"], a["bar_macs"], a["telemetry"]])
     view_menu.addSeparator()
     view_menu.addActions([a[f"theme_{c}"] for c in theme.CHOICES])
     window.panels_menu = view_menu.addMenu("&Panels")

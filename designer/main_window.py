@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from designer import actions, settings_store, theme
 from designer.canvas.scene import CanvasScene
+from designer.canvas.telemetry import TelemetryOverlay
 from designer.canvas.view import CanvasView, _project_paths
 from designer.document import Document, Refresh
 from designer.editing import EditController
@@ -42,6 +43,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.scene = CanvasScene(self)
         self.view = CanvasView(self.scene, self)
+        self.telemetry = TelemetryOverlay(self.scene)
         self.setCentralWidget(self.view)
         self.undo_group = QUndoGroup(self)
         self.editing = EditController(self)
@@ -146,10 +148,13 @@ class MainWindow(QMainWindow):
         doc = self.doc
         totals = doc.totals
         problems = doc.analysis.problems
-        state = (f"<span style='color:#d12c2c'>⚠ {len(problems)} problem"
-                 f"{'s' if len(problems) != 1 else ''}</span>" if problems else "✓ valid")
-        text = (f"Total params: <b>{totals['params']:,}</b> &nbsp;·&nbsp; MACs: "
-                f"<b>{human_count(totals['macs'])}</b> &nbsp;·&nbsp; {state}")
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        state = f"<span style='color:#d12c2c'>⚠ {count}</span>" if problems else "✓ valid"
+        # With problems the totals leave blocks out (or count nothing): say so, not 0.
+        params = f"{totals['params']:,}" if not problems else f"— ({count})"
+        macs = human_count(totals["macs"]) if not problems else "—"
+        text = (f"Total params: <b>{params}</b> &nbsp;·&nbsp; MACs: "
+                f"<b>{macs}</b> &nbsp;·&nbsp; {state}")
         if self.status_totals.text() != text:
             self.status_totals.setText(text)
 

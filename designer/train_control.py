@@ -31,6 +31,11 @@ class TrainController(QObject):
         self.process = TrainingProcess(self)
         self.last_run: Path | None = None
         self.process.ended.connect(self._ended)
+        self.process.event.connect(self._event)
+
+    def _event(self, event: dict) -> None:
+        if event.get("event") == "telemetry" and isinstance(event.get("blocks"), dict):
+            self.window.telemetry.show(event["blocks"])
 
     @property
     def panel(self):
@@ -162,6 +167,7 @@ class TrainController(QObject):
                project_file: Path | None = None, extra: list[str] | None = None) -> None:
         doc = self.window.doc
         doc.set_run_problems({})
+        self.window.telemetry.clear()
         self.last_run = Path(run_dir)
         self.panel.begin(str(run_dir), rows if resume else None)
         self.panel.set_running(True, resumable=False)

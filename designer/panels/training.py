@@ -32,10 +32,11 @@ from engine import memory
 
 MAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "label_smoothing",
              "early_stopping", "monitor", "device", "precision")
-MORE_KEYS = ("momentum", "nesterov", "weight_decay", "step_size", "gamma", "patience",
-             "grad_clip", "seed", "channels_last", "compile", "threads")
+MORE_KEYS = ("telemetry_every", "momentum", "nesterov", "weight_decay", "step_size", "gamma",
+             "patience", "grad_clip", "seed", "channels_last", "compile", "threads")
 LABELS = {"lr": "learning rate", "batch_size": "batch size", "early_stopping":
-          "early stopping", "label_smoothing": "label smoothing"}
+          "early stopping", "label_smoothing": "label smoothing",
+          "telemetry_every": "block telemetry every (steps)"}
 LOG_LINES = 5000  # the log keeps its last lines: memory stays bounded on long runs
 
 
