@@ -6,9 +6,11 @@ when what was typed does not fit the schema; it never stores the value anywhere 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,13 +26,29 @@ from engine.layers import Param
 INT_LIMIT = 2**31 - 1
 
 
+def refusal(param: Param, value: Any) -> str | None:
+    """Why a value is refused, naming the parameter ("filters must be ≥ 1. Received: 0"),
+    or None when it fits the schema."""
+    reason = param.check(value)
+    if reason is None:
+        return None
+    bound = re.match(r"expected (?:an integer|a number) ([≥≤] \S+)$", reason)
+    if bound:
+        reason = f"{param.name} must be {bound.group(1)}"
+    else:
+        reason = f"{param.name}: {reason}"
+    return f"{reason}. Received: {format_value(value) if value is not None else 'nothing'}"
+
+
 class Editor(QWidget):
     edited = Signal(object)
     refused = Signal(str)
+    cleared = Signal()  # the field shows a value the schema accepts again
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.param = param
+        self.value: Any = None  # the model's value as last shown (or just submitted)
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self.setToolTip(param.help)
@@ -39,17 +57,34 @@ class Editor(QWidget):
         raise NotImplementedError
 
     def submit(self, value: Any) -> None:
-        reason = self.param.check(value)
+        reason = refusal(self.param, value)
         if reason:
-            self.refused.emit(f"{reason}. Received: {value!r}")
+            self.refused.emit(reason)
         else:
+            self.value = value  # what the model will hold: its refresh is no reset
+            self.cleared.emit()
             self.edited.emit(value)
+
+
+class _SpinBox(QSpinBox):
+    """A spin box that says why a typed number is refused: Qt's own only ignores one
+    outside its range, silently."""
+
+    out_of_range = Signal(int)
+
+    def validate(self, text: str, pos: int) -> object:
+        state = super().validate(text, pos)
+        if state[0] != QValidator.State.Acceptable:
+            digits = text.removeprefix(self.prefix()).removesuffix(self.suffix()).strip()
+            if re.fullmatch(r"-?\d+", digits):
+                self.out_of_range.emit(int(digits))
+        return state
 
 
 class IntEditor(Editor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.box = QSpinBox(self)
+        self.box = _SpinBox(self)
         low = -INT_LIMIT if param.min is None else max(int(param.min), -INT_LIMIT)
         high = INT_LIMIT if param.max is None else min(int(param.max), INT_LIMIT)
         self.box.setRange(low, high)
@@ -57,12 +92,16 @@ class IntEditor(Editor):
         self.box.setKeyboardTracking(True)
         self._layout.addWidget(self.box)
         self.box.valueChanged.connect(lambda v: self.submit(int(v)))
+        self.box.out_of_range.connect(self.submit)
+        # Leaving the field puts the value back (Qt's fixup): the refusal goes with it.
+        self.box.editingFinished.connect(self.cleared.emit)
 
     def set_value(self, value: Any) -> None:
         if isinstance(value, int) and self.box.value() != value:
             self.box.blockSignals(True)
             self.box.setValue(value)
             self.box.blockSignals(False)
+            self.cleared.emit()
 
 
 class _CompactSpinBox(QDoubleSpinBox):
@@ -146,27 +185,47 @@ class TextEditor(Editor):
             placeholder = (placeholder + " — empty: none").strip(" —")
         self.edit.setPlaceholderText(placeholder)
         self.edit.textEdited.connect(self._typed)
+        self.edit.editingFinished.connect(self._left)
 
     def _typed(self, text: str) -> None:
         try:
             value = parse(self.param, text)
         except ValueError as err:
-            self.refused.emit(str(err))
+            self.refused.emit(f"{self.param.name}: {err}")
             return
         self.submit(value)
 
+    def _left(self) -> None:
+        """Leaving a field that holds a refused value resets it to the model's."""
+        try:
+            ok = refusal(self.param, parse(self.param, self.edit.text())) is None
+        except ValueError:
+            ok = False
+        if not ok:
+            self._show(format_value(self.value))
+            self.cleared.emit()
+
+    def _show(self, text: str) -> None:
+        if self.edit.text() != text:
+            self.edit.blockSignals(True)
+            self.edit.setText(text)
+            self.edit.blockSignals(False)
+
     def set_value(self, value: Any) -> None:
+        changed = value != self.value
+        self.value = value
         text = format_value(value)
         if self.edit.hasFocus():
+            if not changed:
+                return  # another block's edit: what is being typed here stays
             try:
                 if parse(self.param, self.edit.text()) == value:
                     return  # keep the user's spelling while they type
             except ValueError:
                 pass
         if self.edit.text() != text:
-            self.edit.blockSignals(True)
-            self.edit.setText(text)
-            self.edit.blockSignals(False)
+            self._show(text)
+            self.cleared.emit()  # the value was reset (undo, another edit): no refusal
 
 
 def format_value(value: Any) -> str:
@@ -193,13 +252,14 @@ def parse(param: Param, text: str) -> Any:
             raise ValueError(f"expected a number. Received: {text!r}") from None
     if param.type == "padding" and text in ("valid", "same"):
         return text
-    parts = [p for p in text.replace("×", ",").replace("x", ",").replace(" ", ",").split(",")
-             if p]
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"expected whole numbers separated by commas. Received: {text!r}"
-                         ) from None
+    # "3x3" and "3×3" are sizes; an x anywhere else ("3,x") is not a number.
+    spaced = re.sub(r"(?<=\d)\s*[x×]\s*(?=\d)", ",", text)
+    parts = [p for p in re.split(r"[,\s]+", spaced) if p]
+    # A trailing comma is "3, 5" half typed; ",," or a leading one is not a list.
+    if not parts or not all(re.fullmatch(r"-?\d+", p) for p in parts) or re.search(
+            r",\s*,|^,", spaced.strip()):
+        raise ValueError(f"expected whole numbers separated by commas. Received: {text!r}")
+    numbers = [int(p) for p in parts]
     if param.type == "ints":
         return numbers
     if len(numbers) == 1:

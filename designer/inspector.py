@@ -203,6 +203,7 @@ class Inspector(QScrollArea):
                 self.reasons[param.name] = self._reason_label(form)
                 editor.edited.connect(lambda v, n=param.name: self._edited(n, v))
                 editor.refused.connect(lambda r, n=param.name: self._refused(n, r))
+                editor.cleared.connect(self.reasons[param.name].hide)
         layout.addLayout(form)
         self._add_transfer_boxes(layout, node_id)
         line = QFrame()
@@ -284,8 +285,11 @@ class Inspector(QScrollArea):
             title.setText(doc.project.name)
             about.setText(doc.project.description)
             about.setVisible(bool(doc.project.description))
-            text = (f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
-                    f"{human_count(totals['macs'])} MACs · {state}")
+            if count:  # the totals leave out the blocks with problems: no partial count
+                text = f"{len(doc.graph.leaves())} blocks · parameters and MACs — · {state}"
+            else:
+                text = (f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
+                        f"{human_count(totals['macs'])} MACs · {state}")
             if info.text() != text:
                 info.setText(text)
                 palette = info.palette()

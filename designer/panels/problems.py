@@ -58,7 +58,7 @@ class ProblemsPanel(QWidget):
     def refresh(self) -> None:
         problems = self.doc.analysis.problems
         shown = [(p.node_id, p.message, p.hint) for p in problems]
-        if shown == self._shown:
+        if shown == self._shown and self.heading.text():
             return
         self._shown = shown
         self.list.clear()

@@ -96,13 +96,14 @@ def test_status_bar_and_summary_follow_edits(window):
     fc = doc.graph.by_name("fc").id
     before = window.status_totals.text()
     assert "✓ valid" in before and f"{doc.totals['params']:,}" in before
-    commands.execute(doc, commands.set_param(doc, fc, "units", 20))
+    commands.execute(doc, commands.set_param(doc, doc.graph.by_name("conv1").id, "filters", 16))
     flush(window)
     params = doc.totals["params"]
-    assert f"{params:,}" in window.status_totals.text()
+    assert f"{params:,}" in window.status_totals.text() and params != int(
+        before.split("<b>")[1].split("<")[0].replace(",", ""))
     assert f"Total params: {params:,}" in window.summary.footer.text()
     row = next(r for r in window.summary.model.rows if r.node_id == fc)
-    assert row.output_shape == "20"
+    assert row.params == 16 * 14 * 14 * 10 + 10
     _break_conv(window)
     assert "problem" in window.status_totals.text()
     assert "problem" in window.inspector.info.text() and "(s)" not in window.inspector.info.text()
