@@ -148,6 +148,15 @@ class Document(QObject):
         self._schedule()
         return old
 
+    def change_view(self, group_id: str, collapsed: bool,
+                    positions: dict[str, Point] | None = None) -> None:
+        """Expand or collapse a group and move blocks to fit: a view change kept in the
+        project's ui (saved with it) but outside the undo stack, so it neither marks the
+        project modified nor adds an undo step."""
+        self.set_collapsed(group_id, collapsed)
+        if positions:
+            self.set_positions(positions)
+
     @property
     def direction(self) -> str:
         """How blocks flow on the canvas: "TB" (top to bottom) or "LR"."""

@@ -168,13 +168,14 @@ class EditController:
         self.window.show_message("Select a group to expand or collapse")
 
     def toggle_group(self, group_id: str) -> None:
-        """Expand or collapse in place, moving the blocks after it to make or return room."""
+        """Expand or collapse in place, moving the blocks after it to make or return room.
+        A view change, not an edit: saved with the project, but no undo step and no unsaved
+        changes (looking inside a group changes nothing in the network)."""
         doc = self.doc
         collapse = not doc.is_collapsed(group_id)
-        cmd = commands.set_collapsed(doc, group_id, collapse, self._room(group_id, collapse))
-        if self._run(cmd):
-            doc.flush()
-            self.window.scene.select_ids([group_id])
+        doc.change_view(group_id, collapse, self._room(group_id, collapse))
+        doc.flush()
+        self.window.scene.select_ids([group_id])
 
     def _room(self, group_id: str, collapse: bool) -> dict[str, Point]:
         doc = self.doc

@@ -13,7 +13,7 @@ from engine.summary import human_count
 
 @dataclass(frozen=True)
 class Face:
-    title: str
+    title: str  # the name as shown: without its group's prefix inside a group
     kind: str
     detail: str
     shape: str
@@ -24,10 +24,11 @@ class Face:
     params: int = 0
     macs: int = 0
     marks: Marks = field(default_factory=Marks)
+    name: str = ""  # the full name (the tooltip's)
 
     @property
     def tooltip(self) -> str:
-        lines = [f"<b>{_esc(self.title)}</b> ({_esc(self.kind)})"]
+        lines = [f"<b>{_esc(self.name or self.title)}</b> ({_esc(self.kind)})"]
         if self.detail:
             lines.append(_esc(self.detail))
         if self.shape:
@@ -76,23 +77,42 @@ def describe(node_kind: str, params: dict) -> str:
         return ""
 
 
+def short_name(doc: Document, node_id: str) -> str:
+    """A block's name without its group's name in front: inside 'inception3a',
+    'inception3a_branch1_conv' reads 'branch1_conv' (the frame around it says the rest).
+    A remainder without letters ('layer1_0' in 'layer1') keeps the whole name."""
+    graph = doc.graph
+    node = graph.nodes[node_id]
+    parent = graph.nodes.get(node.parent) if node.parent else None
+    if parent is None:
+        return node.name
+    prefix = parent.name
+    if len(node.name) > len(prefix) + 1 and node.name.startswith(prefix) and (
+            node.name[len(prefix)] in "_.-/ "):
+        rest = node.name[len(prefix) + 1:]
+        if any(ch.isalpha() for ch in rest):
+            return rest
+    return node.name
+
+
 def block_face(doc: Document, node_id: str) -> Face:
     node = doc.graph.nodes[node_id]
     if node.is_group:
         return group_face(doc, node_id)
     result = doc.analysis.results.get(node_id)
     detail = describe(node.kind, node.params)
+    title = short_name(doc, node_id)
     if result is None:
-        return Face(node.name, node.kind, detail, "", "", "unknown",
-                    marks=block_marks(doc, node_id))
+        return Face(title, node.kind, detail, "", "", "unknown",
+                    marks=block_marks(doc, node_id), name=node.name)
     shape = fmt_shape(result.shape) if result.ok and result.shape else ""
     counts = counts_text(result.params, result.macs) if result.ok else ""
     problem = result.problem
     # The block shows its name and kind: its problem need not repeat them.
     message = problem.message.removeprefix(f"{node.kind} '{node.name}': ") if problem else ""
-    return Face(node.name, node.kind, detail, shape, counts, result.status, message,
+    return Face(title, node.kind, detail, shape, counts, result.status, message,
                 problem.hint if problem else "", result.params, result.macs,
-                block_marks(doc, node_id))
+                block_marks(doc, node_id), node.name)
 
 
 def group_face(doc: Document, group_id: str) -> Face:
@@ -107,10 +127,10 @@ def group_face(doc: Document, group_id: str) -> Face:
     first = summary.problems[0] if summary.problems else None
     count = len(members)
     kind = f"group · {count} block" + ("" if count == 1 else "s")
-    return Face(node.name, kind, detail, shapes_text(summary.output_shapes)
+    return Face(short_name(doc, group_id), kind, detail, shapes_text(summary.output_shapes)
                 if summary.output_shapes else "", counts_text(summary.params, summary.macs),
                 summary.status, first.message if first else "", first.hint if first else "",
-                summary.params, summary.macs, block_marks(doc, group_id))
+                summary.params, summary.macs, block_marks(doc, group_id), node.name)
 
 
 def measure_of(doc: Document, node_id: str, measure: str) -> int:

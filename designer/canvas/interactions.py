@@ -211,12 +211,24 @@ class NewLink(Interaction):
             src, dst = self.item.node_id, target.node_id
         else:
             src, dst = target.node_id, self.item.node_id
+        # Why a connection is refused is said beside the port it was dropped on, where the
+        # eyes are, as well as in the status bar.
+        where = target.scene_port("in" if self.port == "out" else "out")
         src = group_exit(scene, src)
         dst = group_entry(scene, dst)
         if src is None or dst is None:
-            doc.message.emit("expand the group to choose which block inside it to connect")
+            text = "expand the group to choose which block inside it to connect"
+            doc.message.emit(text)
+            scene.refused_at(where, text)
             return
-        commands.execute(doc, commands.connect(doc, src, dst))
+        said: list[str] = []
+        doc.message.connect(said.append)
+        try:
+            ok = commands.execute(doc, commands.connect(doc, src, dst))
+        finally:
+            doc.message.disconnect(said.append)
+        if not ok and said:
+            scene.refused_at(where, said[0])
 
     def cancel(self) -> None:
         if self.line.scene() is not None:

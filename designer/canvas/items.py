@@ -41,18 +41,20 @@ _FONTS: dict[str, QFont] = {}
 
 
 def font(role: str) -> QFont:
-    """Fonts for the canvas, made once (after the application exists)."""
+    """Fonts for the canvas, made once (after the application exists). Names and shapes
+    are the application's own size, so a block reads at 100 % like the rest of the window."""
     if not _FONTS:
         base = QFont()
+        size = base.pointSizeF() if base.pointSizeF() > 0 else 9.0
         title = QFont(base)
-        title.setPointSizeF(9.5)
+        title.setPointSizeF(size)
         title.setBold(True)
         small = QFont(base)
-        small.setPointSizeF(7.5)
+        small.setPointSizeF(size * 0.85)
         body = QFont(base)
-        body.setPointSizeF(8.5)
+        body.setPointSizeF(size * 0.95)
         shape = QFont(base)
-        shape.setPointSizeF(8.5)
+        shape.setPointSizeF(size)
         shape.setBold(True)
         _FONTS.update(title=title, small=small, body=body, shape=shape)
     return _FONTS[role]
@@ -60,6 +62,12 @@ def font(role: str) -> QFont:
 
 def elide(text: str, role: str, width: float) -> str:
     return QFontMetricsF(font(role)).elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+
+def elide_name(text: str, role: str, width: float) -> str:
+    """A name too long for its room keeps both ends ("branch…_proj"): blocks side by side
+    differ at the end of their names more often than at the start."""
+    return QFontMetricsF(font(role)).elidedText(text, Qt.TextElideMode.ElideMiddle, width)
 
 
 def two_lines(text: str, role: str, width: float) -> list[str]:
@@ -231,7 +239,7 @@ class BlockItem(QGraphicsRectItem):
         painter.setPen(colors.problem if problem else colors.text)
         painter.drawText(QRectF(area.left(), top, area.width(), h1),
                          Qt.AlignmentFlag.AlignCenter,
-                         QFontMetricsF(big).elidedText(face.title, Qt.TextElideMode.ElideRight,
+                         QFontMetricsF(big).elidedText(face.title, Qt.TextElideMode.ElideMiddle,
                                                        area.width()))
         if shape:
             painter.setFont(small)
@@ -252,9 +260,9 @@ class BlockItem(QGraphicsRectItem):
                          elide(face.kind, "small", kind_w))
         painter.setFont(font("title"))
         painter.setPen(colors.text)
-        painter.drawText(QRectF(left, 5, inner - kind_w - 4, 18),
+        painter.drawText(QRectF(left, 4, inner - kind_w - 4, 20),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         elide(face.title, "title", inner - kind_w - 4))
+                         self.title_text(face))
         painter.setFont(font("body"))
         painter.drawText(QRectF(left, 24, inner, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
@@ -292,6 +300,13 @@ class BlockItem(QGraphicsRectItem):
             painter.drawText(QRectF(left, 60, inner, 12),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                              f"{human_count(face.macs)} MACs")
+
+    def title_text(self, face: Face | None = None) -> str:
+        """The name as drawn at 100 %: shortened inside a group, elided in the middle."""
+        face = face or self.face()
+        inner = BLOCK_W - 2 * PAD - 2
+        kind_w = min(QFontMetricsF(font("small")).horizontalAdvance(face.kind) + 2, inner / 2)
+        return elide_name(face.title, "title", inner - kind_w - 4)
 
     def _paint_ports(self, painter: QPainter, colors: theme.CanvasColors) -> None:
         painter.setPen(QPen(colors.block, 1.5))

@@ -1,4 +1,5 @@
-"""An overview of a large network in the view's corner: click or drag it to move there.
+"""An overview of a large network in the view's corner: click or drag it to move there. It
+hides while the whole network is in view (it would only repeat the canvas).
 
 The blocks are drawn once into a pixmap when the network changes; scrolling only redraws
 the rectangle of the visible area over it.
@@ -27,6 +28,7 @@ class Minimap(QWidget):
         super().__init__(view)
         self.view = view
         self.enabled = True
+        self.wanted = False  # enabled and the network is large: shown when not all in view
         self._pixmap: QPixmap | None = None
         self._bounds = QRectF()
         self._timer = QTimer(self)
@@ -53,7 +55,8 @@ class Minimap(QWidget):
     def rebuild(self) -> None:
         scene = self.view.canvas()
         items = [i for t in (scene.frames, scene.blocks) for i in t.values() if i.isVisible()]
-        if not self.enabled or len(items) < SHOW_ABOVE:
+        self.wanted = self.enabled and len(items) >= SHOW_ABOVE
+        if not self.wanted:
             self.hide()
             return
         bounds = QRectF()
@@ -82,9 +85,22 @@ class Minimap(QWidget):
                 painter.fillRect(rect, colors.block_border)
         painter.end()
         self._pixmap = pixmap
+        self.follow()
+
+    def follow(self) -> None:
+        """After a zoom, scroll or resize: shown only while part of the network is out of
+        view; otherwise repaint the visible area's rectangle."""
+        if not self.wanted or self._pixmap is None:
+            self.hide()
+            return
+        visible = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
+        if visible.contains(self._bounds.adjusted(40, 40, -40, -40)):
+            self.hide()
+            return
         self.reposition()
-        self.show()
-        self.raise_()
+        if not self.isVisible():
+            self.show()
+            self.raise_()
         self.update()
 
     def _scale(self) -> float:

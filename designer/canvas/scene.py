@@ -6,7 +6,7 @@ commands; the scene repaints from the Document's ``refreshed`` signal (DESIGN.md
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
 
@@ -46,6 +46,7 @@ class CanvasScene(QGraphicsScene):
         self._drop_target: EdgeItem | None = None  # the edge a palette drop would split
         # Blocks with stored weights and their status, to say when an edit makes them stale.
         self.weight_seen: dict[str, str] = {}
+        self.last_refusal: tuple[QPointF, str] | None = None  # where and why, for tests
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.selectionChanged.connect(self._emit_selection)
 
@@ -359,6 +360,17 @@ class CanvasScene(QGraphicsScene):
                 item.setSelected(True)
         self.blockSignals(False)
         self._emit_selection()
+
+    def refused_at(self, scene_pos: QPointF, text: str) -> None:
+        """Say why a gesture was refused in a tooltip beside ``scene_pos``."""
+        from PySide6.QtWidgets import QToolTip
+
+        self.last_refusal = (QPointF(scene_pos), text)
+        for view in self.views():
+            viewport = view.viewport()
+            point = view.mapFromScene(scene_pos) + QPoint(12, 8)
+            QToolTip.showText(viewport.mapToGlobal(point), text, viewport)
+            break
 
     def _emit_selection(self) -> None:
         self.selection_ids_changed.emit(self.selected_ids())

@@ -70,7 +70,7 @@ class CanvasView(QGraphicsView):
         self.scale(factor, factor)
         self.setTransformationAnchor(old)
         self.zoom_changed.emit(self.zoom())
-        self.minimap.update()
+        self.minimap.follow()
 
     def zoom_in(self) -> None:
         self.zoom_by(ZOOM_STEP)
@@ -140,7 +140,7 @@ class CanvasView(QGraphicsView):
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802
         super().scrollContentsBy(dx, dy)
-        self.minimap.update()
+        self.minimap.follow()
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
