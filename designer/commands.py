@@ -292,7 +292,8 @@ def set_settings(doc: Document, text: str, values: dict[tuple[str, str], Any]) -
 
 
 def apply_fix(doc: Document, fix: Any) -> Command:
-    """A data-fit fix (engine.data_fit.Fix): parameter edits or accepting the data's shape."""
+    """A problem's fix (engine.validate.Fix): parameter edits or accepting the data's shape,
+    as one step."""
     step_list: list[steps.Step] = [steps.SetParam(e.node_id, e.key, e.value)
                                    for e in fix.edits]
     if fix.ui_value is not None:

@@ -228,6 +228,14 @@ class Inspector(QScrollArea):
         self.problem.setStyleSheet("color: #d12c2c; border: 1px solid #d12c2c; "
                                    "border-radius: 4px; padding: 6px;")
         layout.addWidget(self.problem)
+        # The fixes the hint names, as buttons (the Problems panel offers the same).
+        self.fix_box = QWidget()
+        self.fix_box.setLayout(QVBoxLayout())
+        self.fix_box.layout().setContentsMargins(0, 0, 0, 0)
+        self.fix_box.hide()
+        self.fix_buttons: list[QPushButton] = []
+        self._fixes_shown: tuple = ()
+        layout.addWidget(self.fix_box)
         if node.is_group:
             row = QHBoxLayout()
             toggle = QPushButton("Expand" if self.doc.is_collapsed(node_id) else "Collapse")
@@ -336,6 +344,23 @@ class Inspector(QScrollArea):
                 self.problem.show()
             else:
                 self.problem.hide()
+            self._show_fixes(node_id)
+
+    def _show_fixes(self, node_id: str) -> None:
+        from designer.panels.problems import fix_button, fixes_for
+
+        result = self.doc.analysis.results.get(node_id)
+        problem = result.problem if result is not None else None
+        fixes = tuple(fixes_for(self.doc, problem)) if problem is not None else ()
+        if fixes == self._fixes_shown:
+            return
+        self._fixes_shown = fixes
+        for button in self.fix_buttons:
+            button.deleteLater()
+        self.fix_buttons = [fix_button(self.doc, fix, self.fix_box) for fix in fixes]
+        for button in self.fix_buttons:
+            self.fix_box.layout().addWidget(button)
+        self.fix_box.setVisible(bool(fixes))
 
     # ---------------------------------------------------------------- editing
     def _edited(self, name: str, value) -> None:

@@ -9,13 +9,12 @@ the data's facts (engine/backend/data_scan.py finds them off the GUI thread).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.graph import Graph, Node
 from engine.layers import REGISTRY
 from engine.layers.base import ACTIVATION
 from engine.shapes import fmt_shape
-from engine.validate import Problem, node_label
+from engine.validate import Fix, ParamEdit, Problem, node_label
 
 # The project ui key recording "this data shape may be resized into the Input".
 ACCEPT_KEY = "accept_data_shape"
@@ -29,23 +28,6 @@ class DataFacts:
     shape: tuple[int, int, int] | None
     class_names: tuple[str, ...]
     named: bool = True  # False: bare class numbers ("0", "1", …), only their count matters
-
-
-@dataclass(frozen=True)
-class ParamEdit:
-    node_id: str
-    key: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Fix:
-    """One click: parameter edits, or (ui_value set) accepting the data shape as it is."""
-
-    label: str
-    node_id: str
-    edits: tuple[ParamEdit, ...] = ()
-    ui_value: tuple[int, ...] | None = None
 
 
 @dataclass

@@ -14,11 +14,29 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.graph import Change, Edge, Graph, Node
-from engine.layers import REGISTRY, LayerKind, Shape, ShapeError
+from engine.layers import REGISTRY, LayerKind, ParamFix, Shape, ShapeError
 from engine.layers.base import COMMON_PARAMS
 from engine.shapes import fmt_shape, volume
 
 BYTES_PER_VALUE = 4  # float32 activations
+
+
+@dataclass(frozen=True)
+class ParamEdit:
+    node_id: str
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One click that fixes a problem: parameter edits, or (ui_value set) accepting the
+    data's shape as it is (engine/data_fit.py)."""
+
+    label: str
+    node_id: str
+    edits: tuple[ParamEdit, ...] = ()
+    ui_value: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,8 @@ class Problem:
     code: str
     message: str
     hint: str = ""
+    # The hint's fixes that are edits (structured, so nobody parses the hint's text).
+    fixes: tuple[Fix, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
@@ -249,9 +269,13 @@ class Analysis:
         return result
 
     def _problem(self, node: Node, code: str, message: str, hint: str,
-                 inputs: tuple[Shape, ...] = ()) -> NodeResult:
+                 inputs: tuple[Shape, ...] = (), fixes: tuple[ParamFix, ...] = ()
+                 ) -> NodeResult:
+        bound = tuple(Fix(f.label, node.id, tuple(ParamEdit(node.id, k, v)
+                                                   for k, v in f.changes))
+                      for f in fixes)
         return NodeResult(node.id, "problem", None, inputs,
-                          problem=Problem(node.id, code, message, hint))
+                          problem=Problem(node.id, code, message, hint, bound))
 
     def _compute_unsafe(self, node: Node) -> NodeResult:
         if node.kind not in REGISTRY:
@@ -272,7 +296,8 @@ class Analysis:
                 message, hint = f"{message}; {wrong[0]}", f"{hint}; {wrong[1]}"
             return self._problem(node, "cycle", _join(node, message), hint)
         if wrong is not None:
-            return self._problem(node, "param", _join(node, wrong[0]), wrong[1])
+            return self._problem(node, "param", _join(node, wrong[0]), wrong[1], (),
+                                 _default_fixes(kind, node.params))
         edges = self._inputs.get(node.id)
         if edges is None:
             edges = self.graph.inputs_of(node.id)
@@ -299,8 +324,8 @@ class Analysis:
         if outcome[0] == "ok":
             _, shape, trainable, frozen, macs, memory = outcome
             return NodeResult(node.id, "ok", shape, inputs, trainable, frozen, macs, memory)
-        _, code, message, hint = outcome
-        return self._problem(node, code, _join(node, message), hint, inputs)
+        _, code, message, hint, fixes = outcome
+        return self._problem(node, code, _join(node, message), hint, inputs, fixes)
 
     def _port_problem(self, node: Node, kind: LayerKind, edges: list) -> NodeResult | None:
         """A problem when the node's inputs do not match its kind's arity."""
@@ -447,18 +472,33 @@ def _param_problems(kind: LayerKind, params: dict[str, Any]) -> tuple[str, str] 
     return "; ".join(messages), "; ".join(hints)
 
 
+def _default_fixes(kind: LayerKind, params: dict[str, Any]) -> tuple[ParamFix, ...]:
+    """For values outside the schema: put each back to its default."""
+    out = []
+    for name, _reason in kind.check_params(params):
+        if any(p.name == name for p in kind.schema):
+            default = kind.param(name).default
+            out.append(ParamFix(f"Set {name} to {default!r} (its default)",
+                                ((name, default),)))
+    return tuple(out)
+
+
 def _evaluate(kind: LayerKind, node_params: dict[str, Any], inputs: tuple[Shape, ...]) -> tuple:
     """A kind's shape rule and counts on checked params and known input shapes: either
-    ("ok", shape, trainable, non_trainable, macs, memory) or ("problem", code, message, hint).
+    ("ok", shape, trainable, non_trainable, macs, memory) or ("problem", code, message, hint,
+    fixes).
     """
     params = kind.resolve(node_params)
     try:
         shape = tuple(int(d) for d in kind.shape(list(inputs), params))
     except ShapeError as err:
-        return ("problem", "merge" if kind.arity is None else "shape", err.message, err.hint)
+        return ("problem", "merge" if kind.arity is None else "shape", err.message, err.hint,
+                err.fixes)
     if not shape or any(d <= 0 for d in shape):
+        padded = any(p.name == "padding" and p.type == "padding" for p in kind.params)
         return ("problem", "size", f"output size reaches {fmt_shape(shape)}",
-                "use padding 'same', a smaller kernel or stride, or a larger input")
+                "use padding 'same', a smaller kernel or stride, or a larger input",
+                (ParamFix("Use padding 'same'", (("padding", "same"),)),) if padded else ())
     trainable, frozen = kind.params_count(list(inputs), params, shape)
     if params.get("lr_mult", 1.0) == 0:  # Keras counts a frozen layer's weights as non-trainable
         trainable, frozen = 0, trainable + frozen

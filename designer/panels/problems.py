@@ -1,6 +1,7 @@
 """The problems list: every Problem of the analysis with its fix-it hint; a click jumps to
-the block, and a problem with one-click fixes (the data does not fit the Input or Output)
-shows them as buttons under the list."""
+the block, and the fixes the hint names (the Problem's structured fixes: "use padding 'same'
+or a kernel ≤ 28", the data not fitting the Input or Output) are buttons under the list,
+each applied as one undoable edit."""
 
 from __future__ import annotations
 
@@ -20,6 +21,21 @@ from designer import commands, icons
 from designer.document import Document, Refresh
 
 NODE_ROLE = Qt.ItemDataRole.UserRole
+INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def fixes_for(doc: Document, problem) -> list:
+    """The one-click fixes of a problem: its own, and those of the data check for its block."""
+    fixes = list(problem.fixes)
+    fixes += [f for f in doc.data_fit.fixes if f.node_id == problem.node_id and f not in fixes]
+    return fixes
+
+
+def fix_button(doc: Document, fix, parent: QWidget) -> QPushButton:
+    button = QPushButton(fix.label, parent)
+    button.setToolTip("Apply this fix (one undoable edit)")
+    button.clicked.connect(lambda _c=False: commands.execute(doc, commands.apply_fix(doc, fix)))
+    return button
 
 
 class ProblemsPanel(QWidget):
@@ -43,6 +59,7 @@ class ProblemsPanel(QWidget):
         self.list.itemActivated.connect(self._clicked)
         self.list.currentItemChanged.connect(lambda *_: self._show_fixes())
         self._shown: list[tuple] = []
+        self._problems: list = []
 
     def set_document(self, doc: Document) -> None:
         if self.doc is not None:
@@ -57,18 +74,26 @@ class ProblemsPanel(QWidget):
 
     def refresh(self) -> None:
         problems = self.doc.analysis.problems
-        shown = [(p.node_id, p.message, p.hint) for p in problems]
+        shown = [(p.node_id, p.message, p.hint, tuple(fixes_for(self.doc, p)))
+                 for p in problems]
         if shown == self._shown and self.heading.text():
             return
+        current = self.list.currentRow()
         self._shown = shown
+        self._problems = list(problems)
+        self.list.blockSignals(True)
         self.list.clear()
         warn = icons.icon("problem", QColor("#d12c2c"))
-        for node_id, message, hint in shown:
+        for k, (node_id, message, hint, _fixes) in enumerate(shown):
             text = message + (f"\n→ {hint}" if hint else "")
             item = QListWidgetItem(warn, text)
             item.setData(NODE_ROLE, node_id)
+            item.setData(INDEX_ROLE, k)
             item.setToolTip(text)
             self.list.addItem(item)
+        if shown:  # a problem is current, so its fixes show without a click
+            self.list.setCurrentRow(min(max(current, 0), len(shown) - 1))
+        self.list.blockSignals(False)
         self._show_fixes()
         count = len(shown)
         self.heading.setText("No problems: every shape fits." if not count else
@@ -81,16 +106,13 @@ class ProblemsPanel(QWidget):
             button.deleteLater()
         self.fix_buttons = []
         item = self.list.currentItem()
-        node_id = item.data(NODE_ROLE) if item is not None else None
-        if self.doc is None or node_id is None:
+        index = item.data(INDEX_ROLE) if item is not None else None
+        if self.doc is None or index is None or index >= len(self._problems):
             return
-        for fix in self.doc.data_fit.fixes:
-            if fix.node_id == node_id:
-                button = QPushButton(fix.label, self)
-                button.clicked.connect(lambda _c=False, f=fix: commands.execute(
-                    self.doc, commands.apply_fix(self.doc, f)))
-                self.fix_row.addWidget(button)
-                self.fix_buttons.append(button)
+        for fix in fixes_for(self.doc, self._problems[index]):
+            button = fix_button(self.doc, fix, self)
+            self.fix_row.addWidget(button)
+            self.fix_buttons.append(button)
 
     def texts(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]

@@ -33,13 +33,26 @@ ACTIVATIONS = ("none", "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "ta
 INITIALIZERS = ("default", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform")
 
 
-class ShapeError(Exception):
-    """Raised by a shape rule; validate.py turns it into a Problem naming the node."""
+@dataclass(frozen=True)
+class ParamFix:
+    """One fix a hint names, as parameter values to set on the block ("use padding 'same'"
+    is ParamFix("Use padding 'same'", (("padding", "same"),))): the designer offers it as a
+    button, applied as one undoable edit."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    label: str
+    changes: tuple[tuple[str, Any], ...]
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule; validate.py turns it into a Problem naming the node. ``fixes``
+    are the hint's fixes that are parameter edits of this block."""
+
+    def __init__(self, message: str, hint: str = "",
+                 fixes: tuple[ParamFix, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.fixes = tuple(fixes)
 
 
 @dataclass(frozen=True)

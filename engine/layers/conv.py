@@ -10,6 +10,7 @@ from engine.layers.base import (
     INITIALIZERS,
     LayerKind,
     Param,
+    ParamFix,
     Shape,
     ShapeError,
 )
@@ -42,8 +43,10 @@ def expect_image(kind: str, shape: Shape) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def spatial_out(kind: str, h: int, w: int, p: dict[str, Any]) -> tuple[int, int]:
-    """Output H×W of a sliding window, with a message when the kernel does not fit."""
+def spatial_out(kind: str, h: int, w: int, p: dict[str, Any],
+                kernel_name: str = "kernel_size") -> tuple[int, int]:
+    """Output H×W of a sliding window, with a message when the kernel does not fit (and
+    the fixes its hint names, setting the block's ``kernel_name`` or padding)."""
     kh, kw = pair(p["kernel_size"])
     sh, sw = pair(p["stride"])
     dh, dw = pair(p.get("dilation", 1))
@@ -51,11 +54,18 @@ def spatial_out(kind: str, h: int, w: int, p: dict[str, Any]) -> tuple[int, int]
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     padded_h, padded_w = h + top + bottom, w + left + right
     if span_h > padded_h or span_w > padded_w:
-        smaller = min(padded_h, padded_w)
+        # The largest kernel whose (dilated) span fits the padded input.
+        fit_h, fit_w = (padded_h - 1) // dh + 1, (padded_w - 1) // dw + 1
+        smaller = min(fit_h, fit_w)
+        new_h, new_w = min(kh, fit_h), min(kw, fit_w)
+        kernel = new_h if new_h == new_w else [new_h, new_w]
         raise ShapeError(
             f"kernel {_size_words(kh, kw)} is larger than its padded input "
             f"{padded_h}×{padded_w}",
-            f"use padding 'same' or a kernel ≤ {smaller}")
+            f"use padding 'same' or a kernel ≤ {smaller}",
+            (ParamFix("Use padding 'same'", (("padding", "same"),)),
+             ParamFix(f"Use a {new_h}×{new_w} {kernel_name.split('_')[0]}",
+                      ((kernel_name, kernel),))))
     out_h = (padded_h - span_h) // sh + 1
     out_w = (padded_w - span_w) // sw + 1
     return out_h, out_w
@@ -71,7 +81,8 @@ def _conv_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
     if c % groups or p["filters"] % groups:
         raise ShapeError(f"groups {groups} must divide both the input channels {c} and the "
                          f"filters {p['filters']}",
-                         f"use groups 1 or a common divisor of {c} and {p['filters']}")
+                         f"use groups 1 or a common divisor of {c} and {p['filters']}",
+                         (ParamFix("Use groups 1", (("groups", 1),)),))
     out_h, out_w = spatial_out("Conv2D", h, w, p)
     return (p["filters"], out_h, out_w)
 

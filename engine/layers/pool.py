@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.layers.base import FEATURE_POOL, LayerKind, Param, Shape, ShapeError
+from engine.layers.base import FEATURE_POOL, LayerKind, Param, ParamFix, Shape, ShapeError
 from engine.layers.conv import describe_window, expect_image, spatial_out
 from engine.shapes import conv_output_size, pair, resolve_padding
 
@@ -56,18 +56,22 @@ def _pool_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
     if not isinstance(p["padding"], str):
         ph, pw = pair(p["padding"])
         if ph > kh // 2 or pw > kw // 2:
+            most = min(kh // 2, kw // 2)
             raise ShapeError(f"padding {_words(ph, pw)} is more than half its pool size "
                              f"{_words(kh, kw)}",
-                             f"use padding ≤ {min(kh // 2, kw // 2)}, or 'same'")
+                             f"use padding ≤ {most}, or 'same'",
+                             (ParamFix(f"Use padding {most}", (("padding", most),)),
+                              ParamFix("Use padding 'same'", (("padding", "same"),))))
     if not p["ceil_mode"]:
-        out_h, out_w = spatial_out("pool", h, w, win)
+        out_h, out_w = spatial_out("pool", h, w, win, "pool_size")
         return (c, out_h, out_w)
     sh, sw = pair(win["stride"])
     top, bottom, left, right = resolve_padding(p["padding"], (kh, kw))
     out_h = pooled_size(h, kh, sh, top, bottom, ceil_mode=True)
     out_w = pooled_size(w, kw, sw, left, right, ceil_mode=True)
     if out_h < 1 or out_w < 1:
-        spatial_out("pool", h, w, win)  # raises: the window does not fit its padded input
+        # Raises: the window does not fit its padded input.
+        spatial_out("pool", h, w, win, "pool_size")
     return (c, out_h, out_w)
 
 
