@@ -147,6 +147,10 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["telemetry"].setCheckable(True)
     a["telemetry"].setChecked(True)
     a["about"] = _action(window, "&About Netdraft", window.about)
+    a["shortcuts"] = _action(window, "&Keyboard Shortcuts", window.show_shortcuts, ["F1"],
+                             "Every shortcut, and how to type blocks")
+    a["welcome"] = _action(window, "&Welcome Page", window.show_welcome,
+                           tip="Templates, recent projects, importing and the shortcuts")
     return a
 
 
@@ -187,6 +191,8 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     train_menu.addSeparator()
     train_menu.addActions([a["train"], a["stop"], a["resume"]])
     help_menu = bar.addMenu("&Help")
+    help_menu.addActions([a["shortcuts"], a["welcome"]])
+    help_menu.addSeparator()
     help_menu.addAction(a["about"])
 
 

@@ -1,9 +1,11 @@
-"""Start the designer: `python main.py [FILE]` (the lenet-5 template when no file is given)."""
+"""Start the designer: `python main.py [FILE]`; without a file the window reopens the last
+project, and a first start shows the welcome page."""
 
 from __future__ import annotations
 
 import atexit
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPixmapCache
@@ -13,7 +15,6 @@ from designer import clipboard, settings_store, theme
 from designer.document import Document
 from designer.main_window import MainWindow
 from engine import project as projects
-from engine import templates
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -37,17 +38,20 @@ _clipboard_hook = False
 
 
 def build_window(path: str | None = None) -> MainWindow:
-    """The main window with a file, or the default template (an empty network when the
-    template is missing)."""
+    """The main window with a file; without one, the project open when the window last
+    closed; else (a first start, or that file is gone) an empty network under the welcome
+    page."""
     window = MainWindow()
     window.restore_layout()
     opened = False
     if path:
         opened = window.files.open_path(path, ask=False)
-    if not opened and templates.DEFAULT_TEMPLATE in templates.names():
-        opened = window.files.open_template(templates.DEFAULT_TEMPLATE)
+    last = settings_store.last_project()
+    if not opened and not path and last and Path(last).is_file():
+        opened = window.files.open_path(last, ask=False, quiet=True)
     if not opened:
         window.set_document(Document(projects.Project()))
+        window.show_welcome()
     return window
 
 

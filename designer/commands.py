@@ -303,5 +303,11 @@ def apply_fix(doc: Document, fix: Any) -> Command:
     return Command(doc, fix.label, step_list)
 
 
+def set_info(doc: Document, key: str, value: str) -> Command:
+    """The project's name or description; typing it is one undo step."""
+    return Command(doc, f"Set the project's {key}", [steps.SetInfo(key, value)],
+                   merge_key=("setting", "info", key))
+
+
 def set_weights(doc: Document, section: dict[str, Any], text: str) -> Command:
     return Command(doc, text, [steps.SetWeights(section)])

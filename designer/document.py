@@ -56,6 +56,7 @@ class Document(QObject):
     refreshed = Signal(object)  # Refresh
     message = Signal(str)  # a refused edit, for the status bar
     settings_changed = Signal(str)  # a settings section: data, augmentation or training
+    info_changed = Signal()  # the project's name or description
 
     def __init__(self, project: Project | None = None, path: str | Path | None = None,
                  parent: QObject | None = None) -> None:
@@ -211,6 +212,15 @@ class Document(QObject):
         # drop the canvas selection).
         self._pending.nodes |= set(self.graph.nodes)
         self._schedule()
+        return old
+
+    def set_info(self, key: str, value: str) -> str:
+        """Set the project's "name" or "description"; returns the previous value."""
+        if key not in ("name", "description"):
+            raise KeyError(key)
+        old = getattr(self.project, key)
+        setattr(self.project, key, value)
+        self.info_changed.emit()
         return old
 
     # ------------------------------------------------------------ data fit

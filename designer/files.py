@@ -171,20 +171,37 @@ class FileController:
         self.window.view.show_start()
         return True
 
+    def start_folder(self) -> str:
+        """Where Open and Save As start: the open project's folder, the folder last used,
+        else the user's documents folder (never the current directory, which is wherever
+        the program was started from)."""
+        if self.doc is not None and self.doc.path is not None:
+            return str(self.doc.path.parent)
+        last = settings_store.last_folder()
+        if last and Path(last).is_dir():
+            return last
+        from PySide6.QtCore import QStandardPaths
+
+        documents = QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.DocumentsLocation)
+        return documents or str(Path.home())
+
     def open_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
-        start = str(self.doc.path.parent) if self.doc and self.doc.path else ""
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", start, FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open project",
+                                              self.start_folder(), FILTER)
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | Path, ask: bool = True) -> bool:
-        """Open a project file; a file that fails to load shows why and changes nothing."""
+    def open_path(self, path: str | Path, ask: bool = True, quiet: bool = False) -> bool:
+        """Open a project file; a file that fails to load shows why (``quiet``: not at
+        start, when reopening the last project) and changes nothing."""
         try:
             project = projects.load(path)
         except projects.ProjectError as err:
-            self.show_error("Cannot open the project", str(err))
+            if not quiet:
+                self.show_error("Cannot open the project", str(err))
             return False
         if ask and not self.maybe_save():
             return False
@@ -199,6 +216,8 @@ class FileController:
 
     def remember(self, path: str) -> None:
         settings_store.add_recent(path)
+        settings_store.set_last_project(path)
+        settings_store.set_last_folder(str(Path(path).parent))
         self.window.update_recent_menu()
 
     # ---------------------------------------------------------------- saving
@@ -210,7 +229,8 @@ class FileController:
     def save_as(self) -> bool:
         from PySide6.QtWidgets import QFileDialog
 
-        start = str(self.doc.path) if self.doc.path else f"{self.doc.project.name}.netdraft"
+        name = self.doc.path.name if self.doc.path else f"{self.doc.project.name}.netdraft"
+        start = str(Path(self.start_folder()) / name)
         path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", start, FILTER)
         if not path:
             return False
@@ -219,11 +239,20 @@ class FileController:
         return self._write(Path(path))
 
     def _write(self, path: Path) -> bool:
+        project = self.doc.project
+        # The name follows the file's unless it was set: "untitled" or the old file's name.
+        old_name = project.name
+        if old_name in ("untitled", "") or (self.doc.path is not None
+                                            and old_name == self.doc.path.stem):
+            project.name = path.stem
         try:
-            projects.save(self.doc.project, path)
+            projects.save(project, path)
         except OSError as err:
+            project.name = old_name
             self.show_error("Cannot save", f"{path}: {err.strerror or err}")
             return False
+        if project.name != old_name:
+            self.doc.info_changed.emit()
         self.doc.path = path
         self.doc.undo_stack.setClean()
         self.autosaver.discard()

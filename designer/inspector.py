@@ -72,8 +72,10 @@ class Inspector(QScrollArea):
     def set_document(self, doc: Document) -> None:
         if self.doc is not None:
             self.doc.refreshed.disconnect(self.on_refresh)
+            self.doc.info_changed.disconnect(self._fill_project)
         self.doc = doc
         doc.refreshed.connect(self.on_refresh)
+        doc.info_changed.connect(self._fill_project)
         self.show_ids([])
 
     @property
@@ -109,6 +111,7 @@ class Inspector(QScrollArea):
         self.editors, self.reasons = {}, {}
         self.transfer_boxes = []
         self.name_edit = self.info = self.info_head = self.problem = None
+        self.project_name = self.project_about = None
         self.overview: list[QLabel] = []
         page = QWidget()
         layout = QVBoxLayout(page)
@@ -135,22 +138,65 @@ class Inspector(QScrollArea):
         self._fill_info()
 
     def _build_overview(self, layout: QVBoxLayout) -> None:
+        """Nothing selected: the project's name and description (editable, each edit an undo
+        step), its totals, and a hint."""
+        from PySide6.QtWidgets import QPlainTextEdit
+
+        heading = QLabel("Project")
+        font = heading.font()
+        font.setBold(True)
+        heading.setFont(font)
+        layout.addWidget(heading)
+        self.project_name = QLineEdit()
+        self.project_name.setObjectName("project_name")
+        self.project_name.setPlaceholderText("name (follows the file name unless set)")
+        self.project_name.editingFinished.connect(self._set_project_name)
+        layout.addWidget(self.project_name)
+        self.project_about = QPlainTextEdit()
+        self.project_about.setObjectName("project_description")
+        self.project_about.setPlaceholderText("description: what the network is for")
+        self.project_about.setMaximumHeight(90)
+        self.project_about.textChanged.connect(self._set_project_about)
+        layout.addWidget(self.project_about)
         # Plain-text labels: a word-wrapped rich-text one is laid out anew for every width
         # the docks try while the window opens (~8 ms at start).
-        self.overview = [QLabel() for _ in range(4)]
-        title, about, self.info, hint = self.overview
-        for label, bold in ((title, True), (hint, False)):
-            font = label.font()
-            font.setBold(bold)
-            font.setItalic(not bold)
-            label.setFont(font)
+        self.overview = [QLabel() for _ in range(2)]
+        self.info, hint = self.overview
+        font = hint.font()
+        font.setItalic(True)
+        hint.setFont(font)
         for label in self.overview:
             label.setWordWrap(True)
             label.setTextFormat(Qt.TextFormat.PlainText)
+            layout.addSpacing(8)
             layout.addWidget(label)
-        layout.insertSpacing(2, 8)
         hint.setText("Select a block to edit its parameters.")
-        layout.insertSpacing(4, 8)
+
+    def _set_project_name(self) -> None:
+        name = self.project_name.text().strip()
+        if self.doc is not None and name and name != self.doc.project.name:
+            commands.execute(self.doc, commands.set_info(self.doc, "name", name))
+        elif self.doc is not None and not name:
+            self.project_name.setText(self.doc.project.name)
+
+    def _set_project_about(self) -> None:
+        text = self.project_about.toPlainText()
+        if self.doc is not None and text != self.doc.project.description:
+            commands.execute(self.doc, commands.set_info(self.doc, "description", text))
+
+    def _fill_project(self, typing_here: bool = False) -> None:
+        """Show the project's name and description; ``typing_here`` (a refresh for another
+        reason) keeps a name being typed."""
+        if self.project_name is None or self.doc is None:
+            return
+        project = self.doc.project
+        if self.project_name.text() != project.name and not (
+                typing_here and self.project_name.hasFocus()):
+            self.project_name.setText(project.name)
+        if self.project_about.toPlainText() != project.description:
+            self.project_about.blockSignals(True)
+            self.project_about.setPlainText(project.description)
+            self.project_about.blockSignals(False)
 
     def _build_node(self, layout: QVBoxLayout, node_id: str) -> None:
         from designer.editors import make_editor  # not needed before a block is selected
@@ -289,10 +335,8 @@ class Inspector(QScrollArea):
             totals = doc.totals
             count = len(doc.analysis.problems)
             state = f"{count}\u00a0problem{'s' if count != 1 else ''}" if count else "no problems"
-            title, about, info, _hint = self.overview
-            title.setText(doc.project.name)
-            about.setText(doc.project.description)
-            about.setVisible(bool(doc.project.description))
+            info = self.info
+            self._fill_project(typing_here=True)
             if count:  # the totals leave out the blocks with problems: no partial count
                 text = f"{len(doc.graph.leaves())} blocks · parameters and MACs — · {state}"
             else:

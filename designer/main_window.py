@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QStackedWidget,
 )
 
 from designer import actions, settings_store, theme
@@ -44,7 +45,11 @@ class MainWindow(QMainWindow):
         self.scene = CanvasScene(self)
         self.view = CanvasView(self.scene, self)
         self.telemetry = TelemetryOverlay(self.scene)
-        self.setCentralWidget(self.view)
+        # The canvas, or on a first start the welcome page in its place.
+        self.central = QStackedWidget(self)
+        self.central.addWidget(self.view)
+        self.setCentralWidget(self.central)
+        self.welcome = None
         self.undo_group = QUndoGroup(self)
         self.editing = EditController(self)
         self.files = FileController(self)
@@ -121,12 +126,14 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- document
     def set_document(self, doc: Document) -> None:
+        self.show_canvas()
         old = self.doc
         self.doc = doc
         self.undo_group.addStack(doc.undo_stack)
         self.undo_group.setActiveStack(doc.undo_stack)
         doc.message.connect(self.show_message)
         doc.refreshed.connect(self._refreshed)
+        doc.info_changed.connect(self.update_title)
         self.scene.set_document(doc)
         self.inspector.set_document(doc)
         self.summary.set_document(doc)
@@ -239,6 +246,24 @@ class MainWindow(QMainWindow):
     def features_panel(self):
         return self.training_side.panel("features")
 
+    def show_welcome(self) -> None:
+        from designer.welcome import WelcomePage
+
+        if self.welcome is None:
+            self.welcome = WelcomePage(self)
+            self.central.addWidget(self.welcome)
+        else:
+            self.welcome.rebuild()  # recent files change
+        self.central.setCurrentWidget(self.welcome)
+
+    def show_canvas(self) -> None:
+        self.central.setCurrentWidget(self.view)
+
+    def show_shortcuts(self) -> None:
+        from designer.welcome import show_shortcuts
+
+        show_shortcuts(self)
+
     def palette_search(self) -> None:
         """Ctrl+K (and a new empty network): type the next block."""
         self.docks["palette"].show()
@@ -322,6 +347,9 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_layout()
+        # The next start reopens this project (a network never saved: the welcome page).
+        settings_store.set_last_project(str(self.doc.path.resolve())
+                                        if self.doc is not None and self.doc.path else "")
         self.files.autosaver.discard()
         event.accept()
 

@@ -44,3 +44,34 @@ def theme_choice() -> str:
 
 def set_theme_choice(choice: str) -> None:
     store().setValue("theme", choice)
+
+
+def _text(key: str) -> str:
+    value = store().value(key, "")
+    return str(value) if value else ""
+
+
+def last_project() -> str:
+    """The project file open when the window last closed (or was last saved), or ""."""
+    return _text("last_project")
+
+
+def set_last_project(path: str) -> None:
+    store().setValue("last_project", path)
+
+
+def last_folder() -> str:
+    """The folder a project was last opened from or saved to, or ""."""
+    return _text("last_folder")
+
+
+def set_last_folder(path: str) -> None:
+    store().setValue("last_folder", path)
+
+
+def last_template() -> str:
+    return _text("last_template")
+
+
+def set_last_template(name: str) -> None:
+    store().setValue("last_template", name)

@@ -257,3 +257,17 @@ class ClearParam(Step):
 
     def revert(self, doc: Document) -> None:
         doc.graph.set_param(self.node_id, self.key, self.old)
+
+
+class SetInfo(Step):
+    """The project's name or description."""
+
+    def __init__(self, key: str, value: str) -> None:
+        self.key, self.value = key, value
+        self.old = ""
+
+    def apply(self, doc: Document) -> None:
+        self.old = doc.set_info(self.key, self.value)
+
+    def revert(self, doc: Document) -> None:
+        doc.set_info(self.key, self.old)

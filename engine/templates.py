@@ -22,6 +22,18 @@ def path(name: str) -> Path:
     return TEMPLATE_DIR / f"{name}.netdraft"
 
 
+def description(name: str) -> str:
+    """A template's one-paragraph description, read without building its network (the
+    welcome page lists every template at start)."""
+    import json
+
+    try:
+        text = json.loads(path(name).read_text(encoding="utf-8")).get("description", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return text if isinstance(text, str) else ""
+
+
 def open_template(name: str) -> Project:
     if not path(name).exists():
         raise ProjectError(f"there is no template {name!r}; templates: " + ", ".join(names()))

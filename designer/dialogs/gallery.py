@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -14,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from designer import theme
+from designer import settings_store, theme
 from designer.canvas.items import category_color
 from engine import templates
 from engine.project import Project, ProjectError
@@ -52,30 +54,48 @@ def thumbnail(project: Project, size: QSize = THUMB) -> QPixmap:
         painter.end()
         return pixmap
     total = max(analysis.totals()["params"], 1)
-    rows = min(len(units), 12)
-    columns = -(-len(units) // rows)
+    # A group takes room for how many blocks it holds and shows its parts as stripes, so
+    # ResNet-18, -50 and -152 (the same five stages) look as deep as they are.
+    leaves = {u: (len([m for m in graph.members(u) if not m.is_group])
+                  if graph.nodes[u].is_group else 1) for u in units}
+    weight = {u: 1.0 + (math.log2(leaves[u]) if leaves[u] > 1 else 0.0) for u in units}
+    columns = max(1, min(3, math.ceil(sum(weight.values()) / 12)))
+    target = sum(weight.values()) / columns
+    placed: list[tuple[str, int, float]] = []  # unit, column, its top in weights
+    column, used = 0, 0.0
+    for unit in units:
+        if used + weight[unit] / 2 > target and used > 0 and column < columns - 1:
+            column, used = column + 1, 0.0
+        placed.append((unit, column, used))
+        used += weight[unit]
+    tallest = max(top + weight[unit] for unit, _c, top in placed)
     cell_w = (size.width() - 16) / columns
-    cell_h = (size.height() - 16) / rows
+    scale = (size.height() - 16) / tallest
     centres = []
-    for k, unit in enumerate(units):
-        column, row = divmod(k, rows)
-        if column % 2:
-            row = rows - 1 - row  # snake: each column continues where the last one ended
+    for unit, column, top in placed:
+        cell_h = weight[unit] * scale
         node = graph.nodes[unit]
         params = (analysis.group(unit).params if node.is_group
                   else analysis.results[unit].params)
         width = cell_w * (0.35 + 0.55 * min(1.0, (params / total) ** 0.35))
-        centre = QPointF(8 + cell_w * (column + 0.5), 8 + cell_h * (row + 0.5))
-        centres.append((centre, width, node))
+        centre = QPointF(8 + cell_w * (column + 0.5), 8 + top * scale + cell_h / 2)
+        centres.append((centre, width, cell_h, node))
     painter.setPen(QPen(colors.edge, 1))
-    for (a, _, _), (b, _, _) in zip(centres, centres[1:]):
+    for (a, *_), (b, *_) in zip(centres, centres[1:]):
         painter.drawLine(a, b)
-    for centre, width, node in centres:
+    for centre, width, cell_h, node in centres:
         color = colors.group_frame if node.is_group else category_color(node.kind)
-        rect = QRectF(centre.x() - width / 2, centre.y() - cell_h * 0.32, width, cell_h * 0.64)
+        rect = QRectF(centre.x() - width / 2, centre.y() - cell_h * 0.4, width,
+                      max(cell_h * 0.8, 2.0))
         painter.setPen(QPen(color.darker(130), 1))
         painter.setBrush(color)
         painter.drawRoundedRect(rect, 2, 2)
+        parts = len(graph.children(node.id)) if node.is_group else 0
+        if parts > 1:
+            painter.setPen(QPen(color.darker(160), 1))
+            for k in range(1, parts):
+                y = rect.top() + rect.height() * k / parts
+                painter.drawLine(QPointF(rect.left() + 2, y), QPointF(rect.right() - 2, y))
     painter.end()
     return pixmap
 
@@ -139,7 +159,10 @@ class Gallery(QDialog):
                                      f"{project.description}")
             item.setToolTip(project.description)
             self.list.addItem(item)
-        self.list.setCurrentRow(min(2, self.list.count() - 1))
+        # The template chosen last time, else LeNet-5's neighbourhood of the list.
+        last = settings_store.last_template()
+        rows = [i for i in range(self.list.count()) if self.list.item(i).data(NAME_ROLE) == last]
+        self.list.setCurrentRow(rows[0] if last and rows else min(2, self.list.count() - 1))
 
     def _current(self, item: QListWidgetItem | None, _previous) -> None:
         self.about.setText(item.data(ABOUT_ROLE) if item else "")
@@ -154,5 +177,8 @@ def choose_template(parent: QWidget | None = None) -> str | None:
     dialog = Gallery(parent)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
-    return dialog.choice()
+    choice = dialog.choice()
+    if choice:
+        settings_store.set_last_template(choice)
+    return choice
 

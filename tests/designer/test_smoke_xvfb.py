@@ -22,7 +22,8 @@ from PySide6.QtGui import QGuiApplication, QColor
 from designer.app import build_window, make_app
 
 app = make_app([])
-window = build_window(None)  # the default project: the lenet-5 template
+window = build_window(None)  # a first start: the welcome page
+window.files.open_template("lenet-5")
 window.resize(1400, 900)
 window.show()
 

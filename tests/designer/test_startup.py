@@ -48,6 +48,7 @@ def test_quitting_after_a_copy_exits_cleanly_and_leaves_a_pasteable_copy():
     handed over before then or the process dies with a segfault on the way out."""
     code = ("from designer.app import build_window, make_app; from designer import clipboard; "
             "app = make_app([]); window = build_window(None); "
+            "window.files.open_template('lenet-5'); "
             "window.scene.select_ids([window.doc.graph.by_name('C1').id]); "
             "window.actions_by_name['copy'].trigger(); "
             "clipboard.hand_over_at_exit(); "
@@ -62,6 +63,7 @@ def test_quitting_after_a_copy_exits_cleanly_and_leaves_a_pasteable_copy():
 def test_a_copy_left_on_the_clipboard_does_not_crash_the_exit():
     code = ("from designer.app import build_window, make_app; "
             "app = make_app([]); window = build_window(None); "
+            "window.files.open_template('lenet-5'); "
             "window.scene.select_ids([window.doc.graph.by_name('C1').id]); "
             "window.actions_by_name['copy'].trigger(); print('copied')")
     out = run_python(code)
