@@ -23,12 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from engine import settings
+from engine.files import FileRefused, read_capped
 from engine.graph import GROUP_KIND, Graph
 from engine.layers import REGISTRY
 
 FORMAT = "netdraft"
 VERSION = 1
 EXTENSION = ".netdraft"
+# resnet152 is 160 kB and an imported network with a thousand blocks a few MB: a file
+# larger than this is not a project, and reading it whole would only exhaust memory.
+MAX_BYTES = 64_000_000
+WEIGHT_SOURCES = ("imported", "trained")  # how engine.weights marks a block's tensors
 
 
 class ProjectError(Exception):
@@ -82,8 +87,11 @@ class Project:
 
 
 def save(project: Project, path: str | os.PathLike[str]) -> Path:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
+    """Write atomically: a temporary file in the same folder, then a rename. Saving through
+    a symbolic link replaces the file it points to (in that file's folder) and keeps the
+    link, so the link's target is never left stale. Returns ``path`` as given."""
+    given = Path(path)
+    path = Path(os.path.realpath(given)) if given.is_symlink() else given
     text = json.dumps(project.to_json(), indent=1, ensure_ascii=False)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # Not mkstemp: its 0600 would make every saved project private. 0666 lets the umask
@@ -104,17 +112,24 @@ def save(project: Project, path: str | os.PathLike[str]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return given
 
 
 def load(path: str | os.PathLike[str]) -> Project:
+    """Read a project file: a regular file (not a device, FIFO or folder) of at most
+    MAX_BYTES, UTF-8 JSON."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_BYTES, "a project").decode("utf-8")
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProjectError(f"{path}: cannot be read ({exc})") from None
+    except FileRefused as exc:
+        raise ProjectError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{path}: cannot be read as a Netdraft project: not UTF-8 text "
+                           f"(byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ProjectError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return loads(text, str(path))
 
 
@@ -268,6 +283,7 @@ def check_document(doc: dict[str, Any], source: str) -> None:
                 raise _fail(source, f"{section}.{name}", f"{reason}. Received: {value!r}")
     for section in ("ui", "weights"):
         _expect(doc.get(section, {}), dict, source, section, "an object")
+    _check_weights(doc.get("weights", {}), source)
     positions = doc.get("ui", {}).get("positions", {})
     _expect(positions, dict, source, "ui.positions", "an object")
     for node_id, pos in positions.items():
@@ -277,6 +293,30 @@ def check_document(doc: dict[str, Any], source: str) -> None:
     if not (isinstance(collapsed, list) and all(isinstance(c, str) for c in collapsed)):
         raise _fail(source, "ui.collapsed", f"expected a list of group ids, received "
                     f"{collapsed!r}")
+
+
+def _check_weights(section: dict[str, Any], source: str) -> None:
+    """The weights section as engine.weights reads it: a file name and, per block id, where
+    its tensors came from and their shapes."""
+    if "file" in section:
+        _expect(section["file"], str, source, "weights.file",
+                "the name of a .safetensors file beside the project")
+    blocks = section.get("blocks", {})
+    _expect(blocks, dict, source, "weights.blocks", "an object of block ids")
+    for node_id, entry in blocks.items():
+        path = f"weights.blocks.{node_id}"
+        _expect(entry, dict, source, path, "an object with source and shapes")
+        if entry.get("source", WEIGHT_SOURCES[0]) not in WEIGHT_SOURCES:
+            raise _fail(source, f"{path}.source", f"expected one of "
+                        f"{', '.join(WEIGHT_SOURCES)}, received {entry['source']!r}")
+        shapes = entry.get("shapes", {})
+        _expect(shapes, dict, source, f"{path}.shapes", "an object of tensor shapes")
+        for name, shape in shapes.items():
+            if not (isinstance(shape, list) and all(
+                    isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40
+                    for d in shape)):
+                raise _fail(source, f"{path}.shapes.{name}", f"expected a list of sizes "
+                            f"such as [64, 3, 7, 7], received {shape!r}")
 
 
 def _is_coordinate(value: Any) -> bool:

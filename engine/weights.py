@@ -21,6 +21,7 @@ loader at the bottom is torch-side and imports torch only when called.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,11 @@ from typing import Any
 
 from engine.graph import Graph
 from engine.layers import REGISTRY, Shape
+from engine.project import WEIGHT_SOURCES
 from engine.shapes import fmt_shape, pair
 from engine.validate import Analysis, analyze
 
-SOURCES = ("imported", "trained")
+SOURCES = WEIGHT_SOURCES
 # Bookkeeping buffers that are not weights: never compared, never counted.
 COUNTERS = ("num_batches_tracked",)
 
@@ -155,6 +157,9 @@ def listing(graph: Graph, section: dict[str, Any], analysis: Analysis | None = N
     counts = ", ".join(f"{len(by_status[s])} {s}" for s in ("imported", "trained", "fresh",
                                                              "stale") if s in by_status)
     lines = [f"Weights ({section.get('file', '?')}): {counts}"]
+    if outside_folder(section.get("file", "")):
+        lines.append(f"  refused: {section['file']} is outside the project's folder and is "
+                     "never read; the blocks start from their initializers")
     for status, words in (("fresh", "start from their initializer"),
                           ("stale", "no longer fit and are re-initialized")):
         items = by_status.get(status, [])
@@ -182,14 +187,38 @@ class LoadReport:
     fresh: list[str]
     stale: list[str]
     warnings: list[str]
+    # Why the stored weights could not be read at all (missing, damaged or refused file):
+    # every block then starts fresh. Empty when they were read or none are stored.
+    unreadable: str = ""
+
+
+class WeightsFileRefused(ValueError):
+    """A project's weights file that lies outside the project's folder: never read."""
 
 
 def file_path(section: dict[str, Any], project_path: str | Path | None) -> Path | None:
+    """The weights file a project names, which must lie inside the project's folder (the
+    working folder for a project never saved): a relative name that, links resolved, stays
+    there. A project is a document others send; it must not make Netdraft read
+    /etc/passwd or another project's model. Raises WeightsFileRefused naming the path."""
     name = section.get("file")
     if not name:
         return None
-    base = Path(project_path).resolve().parent if project_path else Path.cwd()
-    return base / name
+    folder = (Path(project_path).resolve().parent if project_path else Path.cwd().resolve())
+    path = folder / name
+    if Path(name).is_absolute() or not path.resolve().is_relative_to(folder):
+        raise WeightsFileRefused(
+            f"weights file {name!r} ({path.resolve()}) is outside the project's folder "
+            f"{folder}: a project reads its weights only from its own folder. Copy the file "
+            "beside the project, or give it on the command line with --weights FILE")
+    return path
+
+
+def outside_folder(name: str) -> bool:
+    """Whether a weights file name leaves the project's folder on its face (absolute, or
+    through '..'); links are only seen when the file is opened (file_path)."""
+    parts = Path(os.path.normpath(name)).parts if name else ()
+    return Path(name).is_absolute() or (bool(parts) and parts[0] == "..")
 
 
 def load_into(module: Any, graph: Graph, section: dict[str, Any],
@@ -199,8 +228,9 @@ def load_into(module: Any, graph: Graph, section: dict[str, Any],
 
     Blocks without stored weights keep their fresh initialization; blocks whose weights no
     longer fit are re-initialized (they already are: build_module made them) and a warning
-    names them. Never raises for a weights file that is missing or damaged: every block
-    then starts fresh, with a warning.
+    names them. Never raises for a weights file that is missing, damaged or outside the
+    project's folder: every block then starts fresh, with a warning, and
+    ``report.unreadable`` says why (an export refuses to go on with it).
     """
     import torch
 
@@ -211,15 +241,24 @@ def load_into(module: Any, graph: Graph, section: dict[str, Any],
         if warn is not None:
             warn(message)
 
+    def unreadable(why: str) -> None:
+        report.unreadable = why
+        warning(f"{why}; every block starts from its initializer")
+
     blocks = section.get("blocks", {})
     tensors: dict[str, Any] = {}
-    path = file_path(section, project_path)
     if blocks:
-        if path is None:
-            warning("the project lists stored weights but names no weights file; every block "
-                    "starts from its initializer")
+        try:
+            path = file_path(section, project_path)
+        except WeightsFileRefused as exc:
+            unreadable(str(exc))
         else:
-            tensors = _read(path, warning)
+            if path is None:
+                unreadable("the project lists stored weights but names no weights file")
+            else:
+                tensors, why = _read(path)
+                if why:
+                    unreadable(why)
     for node_id, attr in module.attr_of.items():
         block = getattr(module, attr)
         name = graph.nodes[node_id].name
@@ -242,17 +281,16 @@ def load_into(module: Any, graph: Graph, section: dict[str, Any],
     return report
 
 
-def _read(path: Path, warning: Callable[[str], None]) -> dict[str, Any]:
+def _read(path: Path) -> tuple[dict[str, Any], str]:
+    """The tensors of a weights file, or none and why."""
     from engine.importers.safe_load import ImportFailure, read_safetensors
 
     if not path.is_file():
-        warning(f"weights file {path} is missing; every block starts from its initializer")
-        return {}
+        return {}, f"weights file {path} is missing"
     try:
-        return read_safetensors(path)
+        return read_safetensors(path), ""
     except ImportFailure as exc:
-        warning(f"{exc}; every block starts from its initializer")
-        return {}
+        return {}, str(exc)
 
 
 def _mismatch(own: dict[str, Any], stored: dict[str, Any]) -> str:

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="a .netdraft project")
     p.add_argument("--weights", metavar="RUN_DIR|CKPT",
                    help="a training run folder (its best.pt, else last.pt), a checkpoint or "
-                        "state dict (.pt) or a .safetensors file; default: the project's "
-                        "stored weights")
+                        "state dict (.pt), a .safetensors file, or 'none' for fresh "
+                        "initializers (seed 0); default: the project's stored weights (a "
+                        "missing or damaged weights file is an error, exit 1)")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write one self-contained ONNX file")
     p.add_argument("--python", metavar="OUT.py", help="write a standalone PyTorch module")
     p.add_argument("--safetensors", metavar="OUT", help="write the weights as safetensors")

@@ -1,5 +1,8 @@
 """The weights an export uses: a run folder or checkpoint (--weights), the project's stored
-weights, or a fresh seeded initialization — in that order of preference.
+weights, or a fresh seeded initialization — in that order of preference. ``--weights none``
+asks for the fresh initialization whatever the project stores; stored weights that cannot
+be read (a missing, damaged or refused file) stop the export (exit 1) instead of shipping
+random weights after a warning.
 
 Files are read through torch.load(weights_only=True) or safetensors only (DESIGN.md rule 7).
 """
@@ -14,8 +17,9 @@ import torch
 
 from engine.export import ExportError
 
-UNREADABLE = 2
+UNREADABLE, FAILED = 2, 1
 CHECKPOINT_NAMES = ("best.pt", "last.pt")
+FRESH = "none"  # --weights none: the initializers, seeded
 
 
 @dataclass
@@ -59,6 +63,8 @@ def read(spec: str | Path) -> tuple[dict[str, torch.Tensor], list[str] | None, P
 def load(module: torch.nn.Module, project: Any, project_path: str | Path | None,
          spec: str | Path | None) -> Weights:
     """Fill ``module`` (a fresh build_module of the project) with the weights to export."""
+    if spec is not None and str(spec).lower() == FRESH:
+        return Weights("fresh weights (seed 0), as --weights none asks", None)
     if spec is not None:
         tensors, names, path = read(spec)
         _load_state(module, tensors, path)
@@ -68,6 +74,11 @@ def load(module: torch.nn.Module, project: Any, project_path: str | Path | None,
         from engine import weights as stored
 
         report = stored.load_into(module, project.graph, section, project_path)
+        if report.unreadable:
+            raise ExportError(f"{report.unreadable}: the export would hold freshly "
+                              "initialized weights instead of the project's. Give the "
+                              "weights with --weights RUN_DIR|CKPT, or --weights none to "
+                              "export fresh weights", FAILED)
         words = f"the project's stored weights ({len(report.loaded)} blocks)"
         if report.fresh or report.stale:
             words += f", {len(report.fresh) + len(report.stale)} blocks freshly initialized"
