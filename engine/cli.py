@@ -8,13 +8,14 @@ module exposing ``register(subparsers)``, whose handlers import torch only when 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
 import sys
 from collections.abc import Sequence
 
+from engine import memory, templates, weights
 from engine import project as project_io
-from engine import templates, weights
 from engine.project import ProjectError
 from engine.summary import format_text, human_count, summarize
 from engine.validate import analyze
@@ -22,6 +23,10 @@ from engine.validate import analyze
 # Modules that add subcommands; each is listed here once it exists.
 COMMAND_MODULES: tuple[str, ...] = ("engine.backend.cli", "engine.export.cli",
                                      "engine.importers.cli")
+
+# Commands DESIGN.md names that a version may not have yet: a typo near one of them is
+# told that, rather than pointed at a command that does not exist.
+PLANNED_COMMANDS = ("evaluate", "predict", "profile")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -80,8 +85,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     totals = analysis.totals()
     print(f"{args.file}: ok — {len(analysis.results)} blocks, {totals['params']:,} params")
+    _print_lines([warning] if (warning := _size_warning(analysis)) else [])
     _print_lines(weights_lines)
     return EXIT_OK
+
+
+def _size_warning(analysis) -> str:
+    return memory.size_warning(analysis, memory.available_memory()) if analysis.ok else ""
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -90,10 +100,14 @@ def cmd_summary(args: argparse.Namespace) -> int:
     summary = summarize(proj.graph, analysis)
     stored = {"weights": weights.to_json(proj.graph, proj.weights, analysis)} \
         if proj.weights.get("blocks") else {}
+    warning = _size_warning(analysis)
     if args.json:
-        print(json.dumps({"name": proj.name, **summary.to_json(), **stored}, indent=1))
+        extra = {"warnings": [warning.removeprefix("warning: ")]} if warning else {}
+        print(json.dumps({"name": proj.name, **summary.to_json(), **stored, **extra},
+                         indent=1))
     else:
         print(format_text(summary, proj.name))
+        _print_lines([warning] if warning else [])
         _print_lines(weights.listing(proj.graph, proj.weights, analysis))
     return EXIT_OK
 
@@ -126,6 +140,29 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
     return parser
+
+
+def command_names() -> list[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def unknown_command(word: str) -> str | None:
+    """The message for a word that is no command (None when it is one), with the nearest
+    command: "unknown command 'evalute'; did you mean 'evaluate'?"."""
+    commands = command_names()
+    if word in commands:
+        return None
+    listing = ", ".join(commands)
+    close = difflib.get_close_matches(word, [*commands, *PLANNED_COMMANDS], n=1, cutoff=0.6)
+    if close and close[0] in commands:
+        return f"unknown command '{word}'; did you mean '{close[0]}'? Commands: {listing}"
+    if close:
+        return (f"unknown command '{word}'; '{close[0]}' is not in this version of Netdraft "
+                f"yet. Commands: {listing}")
+    return (f"unknown command '{word}'. Commands: {listing}; to open a project in the "
+            "designer, give its file name (e.g. model.netdraft)")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
