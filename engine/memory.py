@@ -49,6 +49,8 @@ class MemoryEstimate:
 def size_text(count: int) -> str:
     """Bytes in decimal units, MB from a tenth of one: 950 B, 2.8 kB, 0.2 MB, 122 MB, 1.5 GB,
     5.1 TB."""
+    if count >= 10**18:  # a header that lies (an IDX file of rank 255): no float holds it
+        return "more than 1,000,000 TB"
     if count >= 1e12:
         value, unit = count / 1e12, "TB"
     elif count >= 1e9:
@@ -73,6 +75,13 @@ def optimizer_state_per_weight(optimizer: str, momentum: float = 0.9) -> int:
     if optimizer == "rmsprop":
         return 2 if momentum > 0 else 1
     raise ValueError(f"unknown optimizer {optimizer!r}; use {', '.join(OPTIMIZERS)}")
+
+
+def optimizer_step_temporaries(optimizer: str) -> int:
+    """Values per trainable weight that one optimizer step allocates for a moment, measured
+    on torch's CPU implementations: Adam and AdamW two (the denominator and the update),
+    RMSprop one, SGD none."""
+    return {"adam": 2, "adamw": 2, "rmsprop": 1}.get(optimizer, 0)
 
 
 def estimate_training_memory(analysis: Analysis, batch_size: int, optimizer: str,

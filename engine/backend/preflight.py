@@ -18,6 +18,7 @@ from engine.memory import (
     NotEnoughMemory,
     available_memory,
     estimate_training_memory,
+    optimizer_step_temporaries,
     require,
     training_advice,
 )
@@ -49,8 +50,11 @@ def check_training(graph: Graph, training: dict[str, Any], device: torch.device,
     estimate = estimate_training_memory(
         analysis, int(training["batch_size"]), str(training["optimizer"]),
         str(training.get("precision", "fp32")), float(training.get("momentum", 0.9)))
+    optimizer = str(training["optimizer"])
     parts = {"weights": estimate.weights, "gradients": estimate.gradients,
              "optimizer state": estimate.optimizer_state,
+             "the optimizer step's temporaries":
+                 optimizer_step_temporaries(optimizer) * estimate.gradients,
              f"activations at batch {estimate.batch_size}": estimate.activations}
     advice = training_advice(analysis, estimate)
     task = "training this network"
@@ -86,12 +90,12 @@ def check_export(analysis: Analysis, onnx: bool, safetensors: bool, batch: int) 
             "code needs no weights: --python alone builds none)")
 
 
-def check_import(what: str, weights: int, activations: int = 0) -> None:
-    """Refuse an import whose weights (bytes, as read and again as the blocks' tensors) and
-    shape inference (``activations`` bytes) cannot fit in this machine's memory."""
-    parts = {"the weights as read": weights, "the blocks' copy": weights}
-    if activations:
-        parts["one image through the network"] = activations
+def check_import(what: str, weights: int, copies: int = 2) -> None:
+    """Refuse an import whose weights (``weights`` bytes as read, and ``copies`` - 1 more
+    while they are converted and saved) cannot fit in this machine's memory. The importers
+    infer shapes without running the network, so the weights are what they hold."""
+    parts = {"the weights as read": weights,
+             "their copies while converted and saved": weights * (copies - 1)}
     require(f"importing {what}", parts, available_memory(), RAM,
             "Import it on a machine with more memory")
 

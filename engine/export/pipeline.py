@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from engine.backend.build import BuildError, build_module
+from engine.backend.preflight import NotEnoughMemory, check_export
 from engine.export import ExportError
 from engine.export import weights as weights_io
 from engine.export.parity import (
@@ -23,6 +24,7 @@ from engine.export.parity import (
     check,
     generated_inputs,
 )
+from engine.export.weights import FAILED
 from engine.project import Project
 from engine.validate import analyze
 
@@ -56,12 +58,19 @@ class Outcome:
                 "parity": self.parity.to_json() if self.parity else None}
 
 
-def build(project: Project) -> torch.nn.Module:
+def build(project: Project, request: Request | None = None) -> torch.nn.Module:
+    """The network, once its memory is known to fit what ``request`` writes."""
     analysis = analyze(project.graph)
     if not analysis.ok:
         listing = "\n".join(f"  - {p}" for p in analysis.problems)
         raise ExportError(f"the network has {len(analysis.problems)} problem(s); fix them "
                           f"before exporting:\n{listing}")
+    if request is not None:
+        try:
+            check_export(analysis, bool(request.onnx), bool(request.safetensors),
+                         _parity_batch(request))
+        except NotEnoughMemory as exc:
+            raise ExportError(str(exc), FAILED) from None
     torch.manual_seed(0)
     try:
         return build_module(project.graph, analysis).eval()
@@ -71,16 +80,21 @@ def build(project: Project) -> torch.nn.Module:
 
 def run(project: Project, project_path: str | Path | None, request: Request) -> Outcome:
     """Write what ``request`` asks for. Raises ExportError; a failed parity check is
-    reported in the outcome (the file stays for inspection) and raised by the caller."""
-    module = build(project)
-    loaded = weights_io.load(module, project, project_path, request.weights)
-    outcome = Outcome(loaded.source, list(loaded.warnings))
-    names = loaded.class_names
-    safetensors = request.safetensors
+    reported in the outcome (the file stays for inspection) and raised by the caller.
+
+    Python code alone needs no weights: the network is built only when ONNX or safetensors
+    are written (a training script's starting weights are safetensors)."""
     training = bool(request.python and request.with_training)
+    safetensors = request.safetensors
     if training and not safetensors and _has_weights(project, request):
         # The training script starts from the weights exported: they go beside it.
         safetensors = str(Path(request.python or "").with_suffix(".safetensors"))
+    if not (safetensors or request.onnx):
+        return _code_only(project, project_path, request)
+    module = build(project, replace(request, safetensors=safetensors))
+    loaded = weights_io.load(module, project, project_path, request.weights)
+    outcome = Outcome(loaded.source, list(loaded.warnings))
+    names = loaded.class_names
     if safetensors:
         from engine.export.safetensors_export import export_safetensors
 
@@ -99,7 +113,32 @@ def run(project: Project, project_path: str | Path | None, request: Request) -> 
 def _has_weights(project: Project, request: Request) -> bool:
     """Whether the export holds given or stored weights (weights.load's first two cases)
     rather than fresh ones."""
-    return request.weights is not None or bool((project.weights or {}).get("blocks"))
+    if request.weights is not None:
+        return str(request.weights).lower() != weights_io.FRESH
+    return bool((project.weights or {}).get("blocks"))
+
+
+def _code_only(project: Project, project_path: str | Path | None,
+               request: Request) -> Outcome:
+    """Python code alone: no weights are built or loaded; a checkpoint given with
+    --weights is read only for the class names it records."""
+    names = None
+    words = "none: the Python code holds no weights"
+    if request.weights is not None and _has_weights(project, request):
+        _, names, path = weights_io.read(request.weights)
+        words += f" (class names from {path})"
+    outcome = Outcome(words)
+    if request.python:
+        outcome.written.append(_python(project, project_path, request, names, None))
+    return outcome
+
+
+def _parity_batch(request: Request) -> int:
+    """How many inputs the parity check runs: 2 for a dynamic batch (so the dynamic axis is
+    checked too), REAL_BATCH real images, or the fixed batch."""
+    if request.batch != "dynamic":
+        return int(request.batch)
+    return REAL_BATCH if request.check_data is not None else 2
 
 
 def _takes_pixels(project: Project) -> bool:
@@ -152,14 +191,11 @@ def _onnx(project: Project, module: torch.nn.Module, request: Request,
     tolerance = request.tolerance
     if tolerance is None:
         tolerance = FP16_TOLERANCE if request.fp16 else FP32_TOLERANCE
-    # A batch of 2 checks the dynamic axis too: the exporter traced a different size.
-    batch = 2 if request.batch == "dynamic" else int(request.batch)
+    batch = _parity_batch(request)
     if request.check_data is None:
         inputs, kind = generated_inputs(tuple(module.input_shape), batch,
                                         _takes_pixels(project)), "generated"
     else:
-        if request.batch == "dynamic":
-            batch = REAL_BATCH
         inputs, kind = real_inputs(project, request.check_data, batch)
     start = time.perf_counter()
     report = check(module, result.path, inputs, tolerance, kind=kind)

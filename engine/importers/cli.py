@@ -99,6 +99,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not output.parent.exists():
         raise CliError(f"cannot write {output}: folder {output.parent} does not exist")
     try:
+        _check_memory(args)
         imported = _import(args)
     except ImportFailure as exc:
         raise CliError(str(exc), exc.code) from None
@@ -128,6 +129,34 @@ def _import(args: argparse.Namespace):
         return import_run(path)
     raise CliError(f"{source}: unknown source; expected torchvision:NAME, a .onnx file, a "
                    "run directory or a checkpoint (.pt)", EXIT_USAGE)
+
+
+def _weights_file(args: argparse.Namespace) -> Path | None:
+    """The file an import reads whole, whose size is checked before it is read (an ONNX
+    model's external data is counted when the model is opened)."""
+    if args.source.startswith("torchvision:"):
+        path = Path(args.weights) if args.weights else None
+    else:
+        path = Path(args.source)
+        if path.is_dir():
+            path = next((path / n for n in ("best.pt", "last.pt") if (path / n).is_file()),
+                        None)
+    return path if path is not None and path.is_file() else None
+
+
+def _check_memory(args: argparse.Namespace) -> None:
+    """Refuse, before reading it, a weights file that this machine's memory cannot hold
+    twice (as read, and as saved beside the project): exit 1 with the figures."""
+    from engine.backend.preflight import NotEnoughMemory, check_import
+    from engine.importers.safe_load import FAILED, ImportFailure
+
+    path = _weights_file(args)
+    if path is None:
+        return
+    try:
+        check_import(str(path), path.stat().st_size)
+    except NotEnoughMemory as exc:
+        raise ImportFailure(str(exc), FAILED) from None
 
 
 def _no_torchvision_flags(args: argparse.Namespace) -> None:

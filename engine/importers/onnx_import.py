@@ -31,15 +31,25 @@ FOLDABLE = {"Identity", "Constant", "Cast", "Unsqueeze", "Squeeze", "Concat", "G
 
 
 def read_model(path: str | Path) -> Any:
-    """The ONNX model in a file, checked; a damaged or non-ONNX file is an ImportFailure."""
+    """The ONNX model in a file, checked; a damaged or non-ONNX file is an ImportFailure.
+
+    The weights' size is checked against this machine's memory before they are read
+    (exit 1), and external data is read only from regular files inside the model's folder
+    (onnx's own rule: a path outside it or a symbolic link is refused, exit 2)."""
     import onnx
     from google.protobuf.message import DecodeError
 
+    from engine.backend.preflight import NotEnoughMemory, check_import
+    from engine.files import FileRefused, check_regular
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ImportFailure(f"{path}: no such file", UNREADABLE)
     try:
-        model = onnx.load(str(path))
+        check_regular(path, "an ONNX model")
+        model = onnx.load(str(path), load_external_data=False)
+    except FileRefused as exc:
+        raise ImportFailure(str(exc), UNREADABLE) from None
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         raise ImportFailure(f"{path}: not a readable ONNX model ({type(exc).__name__}: "
                             f"{str(exc)[:160]}); is it damaged or another kind of file?",
@@ -48,11 +58,46 @@ def read_model(path: str | Path) -> Any:
         raise ImportFailure(f"{path}: not an ONNX model (its graph has no nodes); is it "
                             "damaged or another kind of file?", UNREADABLE)
     try:
+        check_import(str(path), _initializer_bytes(model, path), copies=3)
+    except NotEnoughMemory as exc:
+        raise ImportFailure(str(exc)) from None
+    if _external(model):
+        from onnx.external_data_helper import load_external_data_for_model
+
+        try:
+            load_external_data_for_model(model, str(path.parent))
+        except (onnx.checker.ValidationError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0][:240].rstrip(".")
+            raise ImportFailure(f"{path}: its external data is refused or unreadable: "
+                                f"{first}. Netdraft reads a model's external data only from "
+                                "regular files in the model's own folder",
+                                UNREADABLE) from None
+    try:
         onnx.checker.check_model(str(path))  # from the file: no second copy in memory
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise ImportFailure(f"{path}: a damaged ONNX model: {first}", UNREADABLE) from None
     return model
+
+
+def _external(model: Any) -> list[Any]:
+    from onnx import TensorProto
+
+    return [t for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL]
+
+
+def _initializer_bytes(model: Any, path: Path) -> int:
+    """The initializers' size: inline ones as stored, external ones by their declared
+    length (else the size of their file)."""
+    total = sum(t.ByteSize() for t in model.graph.initializer)
+    for tensor in _external(model):
+        entries = {e.key: e.value for e in tensor.external_data}
+        try:
+            total += int(entries["length"]) if "length" in entries else \
+                (path.parent / entries.get("location", "")).stat().st_size
+        except (OSError, ValueError):
+            pass  # unreadable data is refused when it is read
+    return total
 
 
 def _scopes(node: Any) -> list[str]:
