@@ -12,6 +12,7 @@ file that cannot be read is skipped, counted and reported, and never stops train
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import zipfile
@@ -24,16 +25,26 @@ import numpy as np
 import torch
 
 from engine.backend import images
-from engine.backend.images import IMAGE_EXTENSIONS, SHAPE_NAMES, DataError, DataNotFound
+from engine.backend.images import (
+    IMAGE_EXTENSIONS,
+    SHAPE_NAMES,
+    DataError,
+    DataNotFound,
+    DataUnreadable,
+)
+from engine.files import FileRefused, check_regular, read_capped
 from engine.graph import Graph
 from engine.layers import REGISTRY
+from engine.memory import available_memory, size_text
 
-__all__ = ["DataError", "DataNotFound", "Target", "Split", "DataBundle", "load_data", "open_data",
-           "target_of"]
+__all__ = ["DataError", "DataNotFound", "DataUnreadable", "Target", "Split", "DataBundle",
+           "load_data", "open_data", "target_of"]
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]  # (files decoded, files to decode)
 LOG_DECODED_EVERY = 2000  # files between "decoded N of M" lines in the training log
+# ImageNet's 1.28 M rows of path,label take about 80 MB: a larger "CSV" is another file.
+CSV_MAX_BYTES = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -206,21 +217,50 @@ def _image_folder(root: Path, target: Target, cache: str, log: Log,
     return _Raw(split, [p.name for p in classes], skipped)
 
 
-def _csv(path: Path, target: Target, cache: str, log: Log,
-         progress: Progress | None = None) -> _Raw:
+def _csv_rows(path: Path) -> list[tuple[str, str, int]]:
+    """(path, label, line) for each row of a CSV of path,label (a header row is skipped)."""
+    try:
+        text = read_capped(path, CSV_MAX_BYTES, "a CSV of path,label").decode("utf-8-sig")
+    except FileRefused as exc:
+        raise DataUnreadable(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise DataUnreadable(f"{path}: not a CSV of path,label: byte {exc.start} is not "
+                             "UTF-8 text (is it a binary file? save the CSV as UTF-8)") from None
+    except OSError as exc:
+        raise DataUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataUnreadable(f"{path}, line {line}: not a CSV of path,label: it holds a NUL "
+                             "byte, as binary files do")
     rows = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for line, row in enumerate(csv.reader(handle), 1):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for line, row in enumerate(reader, 1):
             if not row or not "".join(row).strip():
                 continue
             if len(row) < 2:
-                raise DataError(f"{path}, line {line}: expected path,label. Received: {row}")
+                raise DataUnreadable(f"{path}, line {line}: expected path,label. "
+                                     f"Received: {row}")
             if line == 1 and row[0].strip().lower() in ("path", "file", "filename", "image",
                                                         "filepath", "image_path"):
                 continue
-            rows.append((row[0].strip(), row[1].strip(), line))
+            file, label = row[0].strip(), row[1].strip()
+            if not file or not label:
+                missing = "image path" if not file else "label"
+                raise DataUnreadable(f"{path}, line {line}: the {missing} is empty; every "
+                                     f"row needs path,label. Received: {row}")
+            rows.append((file, label, line))
+    except csv.Error as exc:  # e.g. a field larger than csv's limit
+        raise DataUnreadable(f"{path}, line {reader.line_num}: not a CSV of path,label "
+                             f"({exc})") from None
     if not rows:
-        raise DataError(f"{path}: no rows of path,label")
+        raise DataUnreadable(f"{path}: no rows of path,label")
+    return rows
+
+
+def _csv(path: Path, target: Target, cache: str, log: Log,
+         progress: Progress | None = None) -> _Raw:
+    rows = _csv_rows(path)
     labels_text = [r[1] for r in rows]
     if all(_is_int(t) for t in labels_text):
         labels = [int(t) for t in labels_text]
@@ -246,23 +286,69 @@ def _is_int(text: str) -> bool:
         return False
 
 
-def _arrays(x: Any, y: Any, target: Target, source: str) -> Split:
+def _class_numbers(y: Any, source: str) -> np.ndarray:
+    """Labels as one class number per sample: class numbers (N or N×1), or rows of
+    one-hot or class probabilities (N×K, argmax). Anything else is refused, naming a row:
+    N×2 rows of two numbers are not silently read as one class."""
     y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:  # one-hot
-        y = y.argmax(1)
-    y = y.reshape(-1)
+    if y.dtype.kind not in "biuf":
+        raise DataUnreadable(f"{source}: labels must be class numbers 0, 1, 2, …; these "
+                             f"are {_dtype_words(y.dtype)}. Received values such as "
+                             f"{y.reshape(-1)[:3].tolist()}")
+    if y.ndim == 2 and y.shape[1] > 1:
+        rows = y.astype(np.float64)
+        good = (np.isfinite(rows).all(1) & (rows >= 0).all(1)
+                & np.isclose(rows.sum(1), 1.0, atol=1e-3))
+        if not good.all():
+            i = int(np.flatnonzero(~good)[0])
+            raise DataUnreadable(
+                f"{source}: labels of shape {y.shape[0]}×{y.shape[1]} are not one-hot: row "
+                f"{i} is {y[i].tolist()}. Give one class number per sample (shape N), or "
+                "per sample one 1 among 0s (or class probabilities that sum to 1)")
+        return y.argmax(1)
+    if y.ndim > 1 and math.prod(y.shape[1:]) != 1:
+        raise DataUnreadable(f"{source}: labels of shape {'×'.join(map(str, y.shape))}; "
+                             "expected one class number per sample (shape N) or one-hot "
+                             "rows (N×classes)")
+    return y.reshape(-1)
+
+
+def _arrays(x: Any, y: Any, target: Target, source: str) -> Split:
+    y = _class_numbers(y, source)
     if not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.equal(np.mod(y, 1), 0)):
-            raise DataError(f"{source}: labels must be class numbers 0, 1, 2, …. "
-                            f"Received values such as {y[:3].tolist()}")
+        finite = np.isfinite(y)
+        if not finite.all() or not np.all(np.equal(np.mod(y[finite], 1), 0)):
+            raise DataUnreadable(f"{source}: labels must be class numbers 0, 1, 2, …. "
+                                 f"Received values such as {y[:3].tolist()}")
         y = y.astype(np.int64)
     if len(x) != len(y):
         raise DataError(f"{source}: {len(x)} samples but {len(y)} labels")
     if len(y) and y.min() < 0:
         raise DataError(f"{source}: a label cannot be negative. Received: {int(y.min())}")
-    return Split(torch.tensor(y, dtype=torch.int64),
-                 x=images.fit_array(x, target.shape, target.order, source,
-                                    input_name=target.input_name))
+    pixels = images.fit_array(x, target.shape, target.order, source,
+                              input_name=target.input_name)
+    _check_finite(pixels, source)
+    return Split(torch.tensor(y, dtype=torch.int64), x=pixels)
+
+
+def _check_finite(x: torch.Tensor, source: str) -> None:
+    """Refuse NaN or infinite values before training turns them into a loss of nan that
+    looks like a learning-rate problem."""
+    if not x.is_floating_point() or not len(x):
+        return
+    bad = ~torch.isfinite(x.reshape(len(x), -1)).all(1)
+    if bad.any():
+        first = int(torch.nonzero(bad)[0])
+        raise DataUnreadable(f"{source}: {int(bad.sum()):,} of {len(x):,} samples hold NaN "
+                             f"or infinite values (the first is sample {first}); training on "
+                             "them makes the loss nan. Clean the data (e.g. np.nan_to_num) "
+                             "or drop those samples")
+
+
+def _dtype_words(dtype: np.dtype) -> str:
+    return {"O": "Python objects", "U": "text", "S": "bytes", "V": "records",
+            "c": "complex numbers", "M": "dates", "m": "time spans"}.get(
+                dtype.kind, f"of type {dtype}") + f" (dtype {dtype})"
 
 
 # What a damaged .npz raises: not a zip at all, a truncated member, a bad header.
@@ -273,32 +359,79 @@ def _npz(path: Path, target: Target) -> list[tuple[str, _Raw]]:
     try:
         data = np.load(path, allow_pickle=False)
     except _NPZ_ERRORS as exc:
-        raise DataError(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
+        raise DataUnreadable(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DataUnreadable(f"{path}: one NumPy array (.npy), not an .npz of arrays x and y "
+                             "(np.savez(FILE, x=images, y=labels))")
     try:
         with data:
             return _npz_parts(path, data, target)
     except _NPZ_ERRORS as exc:
         if isinstance(exc, DataError):
             raise
-        raise DataError(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
+        raise DataUnreadable(f"{path}: cannot be read as a NumPy .npz ({exc})") from None
+
+
+def _npz_header(data: Any, key: str) -> tuple[tuple[int, ...], np.dtype] | None:
+    """An .npz member's shape and dtype from its header, without reading its values;
+    None when the header is of a version this does not read (the load then decides)."""
+    fmt = np.lib.format
+    with data.zip.open(f"{key}.npy") as handle:
+        version = fmt.read_magic(handle)
+        reader = {(1, 0): fmt.read_array_header_1_0,
+                  (2, 0): fmt.read_array_header_2_0}.get(version)
+        if reader is None:
+            return None
+        shape, _, dtype = reader(handle)
+    return tuple(shape), dtype
+
+
+def _npz_array(path: Path, data: Any, key: str) -> np.ndarray:
+    """One member of an .npz, refused from its header when it holds no numbers or more
+    than this machine's memory can take."""
+    header = _npz_header(data, key) if f"{key}.npy" in data.zip.namelist() else None
+    if header is not None:
+        shape, dtype = header
+        wanted = "biufUS" if key == "class_names" else "biuf"
+        if dtype.kind not in wanted:
+            words = ("Netdraft does not unpickle data files" if dtype.kind == "O"
+                     else "numbers are needed")
+            fix = (f"numbers, e.g. np.savez(FILE, {key}={key}.astype(np.uint8))"
+                   if key.startswith("x")
+                   else "class numbers 0, 1, 2, … with the names in an array class_names "
+                        "(np.unique(labels, return_inverse=True) gives both)"
+                   if key.startswith("y") else "text (np.array(names, dtype=str))")
+            raise DataUnreadable(f"{path}: array '{key}' holds {_dtype_words(dtype)}; "
+                                 f"{words}. Save it as {fix}")
+        size = math.prod(shape) * max(dtype.itemsize, 4 if dtype != np.uint8 else 1)
+        room = available_memory()
+        if room is not None and size > room:
+            raise DataError(f"{path}: array '{key}' ({'×'.join(map(str, shape))} {dtype}) "
+                            f"takes {size_text(size)} in memory, more than this machine's "
+                            f"available {size_text(room)}")
+    return data[key]
 
 
 def _npz_parts(path: Path, data: Any, target: Target) -> list[tuple[str, _Raw]]:
     keys = set(data.files)
-    names = [str(n) for n in data["class_names"]] if "class_names" in keys else None
+    names = ([str(n) for n in _npz_array(path, data, "class_names")]
+             if "class_names" in keys else None)
+
+    def part(xs: str, ys: str, source: str) -> _Raw:
+        return _Raw(_arrays(_npz_array(path, data, xs), _npz_array(path, data, ys), target,
+                            source), names)
+
     if {"x", "y"} <= keys:
-        return [("train", _Raw(_arrays(data["x"], data["y"], target, str(path)), names))]
+        return [("train", part("x", "y", str(path)))]
     if {"x_train", "y_train"} <= keys:
-        out = [("train", _Raw(_arrays(data["x_train"], data["y_train"], target,
-                                      f"{path} (x_train)"), names))]
+        out = [("train", part("x_train", "y_train", f"{path} (x_train)"))]
         for xs, ys in (("x_test", "y_test"), ("x_val", "y_val")):
             if {xs, ys} <= keys:
-                out.append(("val", _Raw(_arrays(data[xs], data[ys], target,
-                                                f"{path} ({xs})"), names)))
+                out.append(("val", part(xs, ys, f"{path} ({xs})")))
                 break
         return out
-    raise DataError(f"{path}: expected arrays named x and y (or x_train and y_train). "
-                    f"Received: {', '.join(sorted(keys)) or 'no arrays'}")
+    raise DataUnreadable(f"{path}: expected arrays named x and y (or x_train and y_train). "
+                         f"Received: {', '.join(sorted(keys)) or 'no arrays'}")
 
 
 def _idx(pairs: list[tuple[str, Path, Path]], target: Target) -> list[tuple[str, _Raw]]:
@@ -334,6 +467,11 @@ def open_source(spec: str, target: Target, settings: dict[str, Any], log: Log,
         return [("train", _Raw(_arrays(x, y, target, "synthetic"),
                                [str(i) for i in range(target.classes)]))]
     path = Path(spec).expanduser()
+    if path.exists() and not path.is_dir():
+        try:  # a device or FIFO would be read forever or block
+            check_regular(path, "a data file")
+        except (FileRefused, OSError) as exc:
+            raise DataUnreadable(str(exc)) from None
     if path.is_dir():
         pairs = images.idx_pairs(path)
         if pairs:

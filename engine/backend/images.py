@@ -19,6 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.files import open_regular
+from engine.memory import available_memory, size_text
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SHAPE_NAMES = ("circle", "square", "triangle", "star")
 DECODED_CHANNELS = (1, 3)  # what decode_image makes of a file: grayscale or RGB
@@ -31,7 +34,14 @@ class DataError(ValueError):
 
 
 class DataNotFound(DataError):
-    """The dataset named does not exist (the command line exits 2 for it)."""
+    """The dataset named does not exist, or is a file that cannot be used as data: the
+    user must point at other data (the command line exits 2 for it)."""
+
+
+class DataUnreadable(DataNotFound):
+    """A data file that exists but cannot be used: not a regular file, over its size limit,
+    random bytes, text or Python objects where numbers belong, non-finite pixel values,
+    labels that are not classes. The message names the file (and row) and what is wrong."""
 
 
 # ------------------------------------------------------------------- decoding
@@ -42,12 +52,14 @@ def decode_image(path: str | os.PathLike[str], channels: int, height: int, width
     Grayscale, RGB and RGBA all convert to the wanted channels (RGBA is composited over
     white first, so transparent areas read as background). An image too large to decode
     safely (Pillow's DecompressionBombError, which is not an OSError) is a ValueError, so
-    every caller skips it as the unreadable file it is.
+    every caller skips it as the unreadable file it is, and so is a path that is no regular
+    file (a FIFO would block the decoder forever).
     """
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with os.fdopen(open_regular(path, "an image"), "rb") as handle, \
+                Image.open(handle) as img:
             img.load()  # a truncated file fails here, not later
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P"
                                                     and "transparency" in img.info):
@@ -197,49 +209,75 @@ def _fmt(shape: Sequence[int]) -> str:
 
 
 # -------------------------------------------------------------------- MNIST IDX
-def _open_maybe_gzip(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+              0x0E: ">f8"}
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (MNIST's format), gzipped or raw."""
+    """An IDX file (MNIST's format), gzipped or raw. Its header is read first: a file whose
+    values would not fit in this machine's memory is refused before they are read, and no
+    more bytes are read (or decompressed) than the header declares."""
+    dims, code = _idx_header(path)
+    dtype = np.dtype(IDX_DTYPES[code])
+    count = math.prod(dims)
+    start = 4 + 4 * len(dims)
+    size = start + count * dtype.itemsize
+    room = available_memory()
+    if room is not None and 2 * size > room:  # the bytes, then the array made of them
+        raise DataError(f"{path}: its header declares {_fmt(dims)} values "
+                        f"({size_text(size)}), more than this machine's available memory "
+                        f"({size_text(room)}) holds twice over")
     try:
-        data = _open_maybe_gzip(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DataError(f"{path}: not an IDX file (it does not start with two zero bytes)")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
-              0x0E: ">f8"}
-    if data[2] not in dtypes:
-        raise DataError(f"{path}: unknown IDX element type 0x{data[2]:02x}")
-    ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    body = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
-    if body.size != math.prod(dims):
-        raise DataError(f"{path}: truncated: the header promises {_fmt(dims)} values, the "
-                        f"file holds {body.size}")
-    return body.reshape(dims)
+        with _open_idx(path) as handle:
+            data = handle.read(size + 1)
+    except (OSError, EOFError) as exc:
+        raise DataUnreadable(f"{path}: cannot be read ({exc})") from None
+    if len(data) < size:
+        held = max((len(data) - start) // dtype.itemsize, 0)
+        raise DataUnreadable(f"{path}: truncated: the header promises {_fmt(dims)} values, "
+                             f"the file holds {held}")
+    if len(data) > size:
+        raise DataUnreadable(f"{path}: the header promises {_fmt(dims)} values and the file "
+                             "holds more bytes than those; is it an IDX file?")
+    return np.frombuffer(data, dtype=dtype, offset=start).reshape(dims)
+
+
+def _open_idx(path: Path):
+    """A regular file, through gzip when it starts with gzip's magic bytes."""
+    handle = os.fdopen(open_regular(path, "an IDX file"), "rb")
+    try:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return gzip.GzipFile(fileobj=handle, mode="rb") if gzipped else handle
+
+
+def _idx_header(path: Path) -> tuple[tuple[int, ...], int]:
+    """(dimensions, element type code) from an IDX file's header."""
+    try:
+        with _open_idx(path) as handle:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise DataUnreadable(f"{path}: not an IDX file (it does not start with two "
+                                     "zero bytes)")
+            dims = handle.read(4 * head[3])
+    except (OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataUnreadable(f"{path}: cannot be read ({exc})") from None
+    if head[2] not in IDX_DTYPES:
+        raise DataUnreadable(f"{path}: unknown IDX element type 0x{head[2]:02x}")
+    if len(dims) < 4 * head[3]:
+        raise DataUnreadable(f"{path}: truncated: the header ends early")
+    return struct.unpack(f">{head[3]}I", dims), head[2]
 
 
 def read_idx_dims(path: Path) -> tuple[int, ...]:
     """The dimensions an IDX file's header declares (e.g. 60000, 28, 28), read without
     the body."""
-    try:
-        with path.open("rb") as raw:
-            gzipped = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
-            head = handle.read(4)
-            if len(head) < 4 or head[0] != 0 or head[1] != 0:
-                raise DataError(f"{path}: not an IDX file (it does not start with two zero "
-                                f"bytes)")
-            dims = handle.read(4 * head[3])
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
-    if len(dims) < 4 * head[3]:
-        raise DataError(f"{path}: truncated: the header ends early")
-    return struct.unpack(f">{head[3]}I", dims)
+    return _idx_header(path)[0]
 
 
 def idx_pairs(spec: Path) -> list[tuple[str, Path, Path]]:
