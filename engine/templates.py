@@ -35,6 +35,8 @@ def description(name: str) -> str:
 
 
 def open_template(name: str) -> Project:
-    if not path(name).exists():
-        raise ProjectError(f"there is no template {name!r}; templates: " + ", ".join(names()))
+    # A name, not a path: "../x" or a 300-character name is no template, never a file read.
+    if name not in names():
+        shown = name if len(name) <= 60 else f"{name[:60]}…"
+        raise ProjectError(f"there is no template {shown!r}; templates: " + ", ".join(names()))
     return load(path(name))

@@ -82,6 +82,14 @@ def test_paths_still_open_the_designer_and_bare_words_do_not():
     assert not looks_like_a_file("evalute") and not looks_like_a_file("validat")
 
 
+@pytest.mark.parametrize("name", ["x" * 300, "../templates/lenet-5"])
+def test_a_template_name_is_a_name_not_a_path(tmp_path, name):
+    result = main_py("new", "--template", name, "-o", tmp_path / "x.netdraft", timeout=30)
+    assert result.returncode == 2
+    assert "there is no template" in result.stderr and "lenet-5" in result.stderr
+    assert not (tmp_path / "x.netdraft").exists()
+
+
 # ------------------------------------------------------------- project files
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
