@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-CLI_COMMANDS = {"templates", "new", "validate", "summary", "train", "export", "import",
-                "-h", "--help"}
+CLI_COMMANDS = {"templates", "new", "validate", "summary", "train", "evaluate", "predict",
+                "export", "import", "-h", "--help"}
 
 
 def looks_like_a_file(word: str) -> bool:
