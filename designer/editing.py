@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QApplication
 
-from designer import clipboard, commands, steps
+from designer import clipboard, commands, relayout, steps
 from designer.canvas.items import BLOCK_H, BLOCK_W, LAYOUT_GAP
 from designer.canvas.view import CanvasView
 from designer.document import Document, Point
 from engine.layers import REGISTRY
-from engine.layout import GROUP_HEADER, GROUP_PADDING, arrange, members_box
+from engine.layout import arrange
 
 if TYPE_CHECKING:
     from designer.main_window import MainWindow
@@ -23,7 +23,6 @@ ROW_GAP = LAYOUT_GAP[1]  # a block added after another goes one layer below
 class EditController:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
-        self._pastes = 0
 
     @property
     def doc(self) -> Document:
@@ -39,7 +38,9 @@ class EditController:
     # -------------------------------------------------------------- adding
     def add_kind(self, kind: str, params: dict | None = None) -> str | None:
         """Palette double-click or Enter: below the selected block, connected to it, or in
-        the middle of the view; ``params`` are those typed after the kind's name."""
+        the middle of the view; ``params`` are those typed after the kind's name. Where
+        another block already stands below (a second branch), the network is laid out
+        again with the new block in it."""
         scene = self.window.scene
         selected = [i for i in scene.selected_ids() if i in self.doc.graph.nodes]
         anchor = selected[0] if len(selected) == 1 else None
@@ -54,6 +55,8 @@ class EditController:
             add = [steps.AddNode(node, pos)]
             if arity != 0:
                 add.append(steps.Connect(anchor, node.id, 0))
+            if self._taken(pos):
+                add.append(relayout.Relayout(anchor))
             cmd = commands.Command(self.doc, f"Add {kind} {node.name} after "
                                    f"{self.doc.label(anchor)}", add)
         else:
@@ -67,12 +70,25 @@ class EditController:
             return node.id
         return None
 
+    def _taken(self, pos: Point) -> bool:
+        """Whether a shown block stands where a new one would go."""
+        for node_id in self.doc.graph.nodes:
+            if self.doc.visible_owner(node_id) != node_id:
+                continue
+            other = self.doc.position(node_id)
+            if other is not None and abs(other[0] - pos[0]) < BLOCK_W and abs(
+                    other[1] - pos[1]) < BLOCK_H:
+                return True
+        return False
+
     def drop_kind(self, kind: str, scene_pos: QPointF) -> str | None:
-        """A kind dropped from the palette: onto an edge it is inserted there."""
+        """A kind dropped from the palette: onto an edge it is inserted there (and the
+        blocks after it make room)."""
         pos = (round(scene_pos.x() - BLOCK_W / 2), round(scene_pos.y() - BLOCK_H / 2))
         edge_item = self.window.scene.edge_at(scene_pos, self.view.transform())
         if edge_item is not None:
             cmd = commands.insert_on_edge(self.doc, kind, pos, edge_item.edge)
+            cmd.steps.append(relayout.Relayout(self.doc.visible_owner(edge_item.edge.src)))
         else:
             cmd = commands.add_block(self.doc, kind, pos)
         node_id = cmd.steps[0].node.id
@@ -101,7 +117,6 @@ class EditController:
             return False
         QApplication.clipboard().setMimeData(clipboard.to_mime(clipboard.fragment(self.doc,
                                                                                    ids)))
-        self._pastes = 0
         return True
 
     def cut(self) -> None:
@@ -111,20 +126,19 @@ class EditController:
             self._run(cmd)
 
     def paste(self) -> None:
+        """Paste beside the originals, where nothing stands (a second paste goes beside
+        the first)."""
         frag = clipboard.from_mime(QApplication.clipboard().mimeData())
         if frag is None:
             self.window.show_message("Nothing to paste: copy some blocks first")
             return
-        self._pastes += 1
-        offset = (clipboard.PASTE_OFFSET[0] * self._pastes,
-                  clipboard.PASTE_OFFSET[1] * self._pastes)
-        self._paste(frag, offset)
+        self._paste(frag, relayout.free_offset(self.doc, frag))
 
     def duplicate(self) -> None:
         ids = self.window.scene.selected_ids()
         if ids:
-            self._paste(clipboard.fragment(self.doc, ids), clipboard.PASTE_OFFSET,
-                        "Duplicate")
+            frag = clipboard.fragment(self.doc, ids)
+            self._paste(frag, relayout.free_offset(self.doc, frag), "Duplicate")
 
     def _paste(self, frag, offset, verb: str = "Paste") -> None:
         cmd, tops = clipboard.paste(self.doc, frag, offset)
@@ -140,9 +154,13 @@ class EditController:
             self.window.show_message("Select the blocks to group first")
             return None
         cmd = commands.group(self.doc, ids, None, (BLOCK_W, BLOCK_H))
+        group_step = cmd.steps[0]
+        # The group takes its members' place; the blocks after it close up.
+        cmd.steps.append(relayout.Relayout(
+            lambda: relayout.visible_anchor(self.doc, group_step.group_id)))
         if not self._run(cmd):
             return None
-        group_id = cmd.steps[0].group_id
+        group_id = group_step.group_id
         self.doc.flush()
         self.window.scene.select_ids([group_id])
         self.window.focus_name()
@@ -154,11 +172,16 @@ class EditController:
         if not groups:
             self.window.show_message("Select a group to ungroup")
             return
+        anchor = relayout.visible_anchor(self.doc, groups[0])
         if len(groups) == 1:
-            self._run(commands.ungroup(self.doc, groups[0]))
+            cmd = commands.ungroup(self.doc, groups[0])
         else:
-            self._run(commands.Command(self.doc, f"Ungroup {len(groups)} groups",
-                                       [steps.Ungroup(g) for g in groups]))
+            cmd = commands.Command(self.doc, f"Ungroup {len(groups)} groups",
+                                   [steps.Ungroup(g) for g in groups])
+        # Its members take its place, laid out with the rest.
+        cmd.steps.append(relayout.Relayout(lambda: anchor if anchor in self.doc.graph.nodes
+                                           and anchor not in groups else None))
+        self._run(cmd)
 
     def toggle_selected_groups(self) -> None:
         for node_id in self.window.scene.selected_ids():
@@ -168,61 +191,18 @@ class EditController:
         self.window.show_message("Select a group to expand or collapse")
 
     def toggle_group(self, group_id: str) -> None:
-        """Expand or collapse in place, moving the blocks after it to make or return room.
-        A view change, not an edit: saved with the project, but no undo step and no unsaved
+        """Expand or collapse in place, laying the network out again around it. A view
+        change, not an edit: saved with the project, but no undo step and no unsaved
         changes (looking inside a group changes nothing in the network)."""
         doc = self.doc
         collapse = not doc.is_collapsed(group_id)
-        doc.change_view(group_id, collapse, self._room(group_id, collapse))
+        anchor = relayout.visible_anchor(doc, group_id)
+        if anchor == group_id:  # nothing around it: the group keeps its own place
+            anchor = None
+        doc.change_view(group_id, collapse)
+        doc.change_view(group_id, collapse, relayout.laid_out(doc, anchor))
         doc.flush()
         self.window.scene.select_ids([group_id])
-
-    def _room(self, group_id: str, collapse: bool) -> dict[str, Point]:
-        doc = self.doc
-        inside = [i for i in _descendants(doc, group_id)]
-        positions = {i: doc.position(i) for i in inside if doc.position(i) is not None}
-        if not positions:
-            return {}
-        # The room the expanded frame takes: what shows in it (collapsed subgroups are one
-        # block; the members they hide keep places of their own, which must not count).
-        left, top, right, bottom = _shown_box(doc, group_id)
-        if right <= left:
-            left, top, right, bottom = members_box(positions, positions, (BLOCK_W, BLOCK_H))
-        lr = doc.direction == "LR"
-        frame_w = right - left + 2 * GROUP_PADDING
-        frame_h = bottom - top + 2 * GROUP_PADDING + GROUP_HEADER
-        growth = (frame_w - BLOCK_W) if lr else (frame_h - BLOCK_H)
-        moves: dict[str, Point] = {}
-        if collapse:
-            block = ((left + right) / 2 - BLOCK_W / 2, top - GROUP_PADDING - GROUP_HEADER)
-            if lr:
-                block = (left - GROUP_PADDING, (top + bottom) / 2 - BLOCK_H / 2)
-            moves[group_id] = block
-            edge = right if lr else bottom
-            shift = -growth
-        else:
-            gx, gy = doc.position(group_id) or (left, top)
-            if lr:
-                dx = gx + GROUP_PADDING - left
-                dy = gy + BLOCK_H / 2 - (top + bottom) / 2
-            else:
-                dx = gx + BLOCK_W / 2 - (left + right) / 2
-                dy = gy + GROUP_PADDING + GROUP_HEADER - top
-            for node_id, (x, y) in positions.items():
-                moves[node_id] = (x + dx, y + dy)
-            edge = (gx + BLOCK_W / 2) if lr else (gy + BLOCK_H / 2)
-            shift = growth
-        if growth > 0:
-            skip = set(inside) | {group_id}
-            for node_id in list(doc.positions):
-                if node_id in skip:
-                    continue
-                x, y = doc.position(node_id)
-                if lr and x > edge:
-                    moves[node_id] = (x + shift, y)
-                elif not lr and y > edge:
-                    moves[node_id] = (x, y + shift)
-        return moves
 
     # -------------------------------------------------------------- arrange
     def arrange(self, direction: str) -> None:
@@ -231,30 +211,3 @@ class EditController:
         if self._run(commands.arrange(self.doc, positions, direction)):
             self.doc.flush()
             self.view.fit()
-
-
-def _shown_box(doc: Document, group_id: str) -> tuple[float, float, float, float]:
-    """(left, top, right, bottom) around the blocks and frames that show inside an expanded
-    group; an empty box (right <= left) when none has a place."""
-    boxes = []
-    for child in doc.graph.children(group_id):
-        if child.is_group and not doc.is_collapsed(child.id):
-            left, top, right, bottom = _shown_box(doc, child.id)
-            if right > left:
-                boxes.append((left - GROUP_PADDING, top - GROUP_PADDING - GROUP_HEADER,
-                              right + GROUP_PADDING, bottom + GROUP_PADDING))
-        elif doc.position(child.id) is not None:
-            x, y = doc.position(child.id)
-            boxes.append((x, y, x + BLOCK_W, y + BLOCK_H))
-    if not boxes:
-        return (0.0, 0.0, 0.0, 0.0)
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-            max(b[3] for b in boxes))
-
-
-def _descendants(doc: Document, group_id: str) -> list[str]:
-    out = []
-    for child in doc.graph.children(group_id):
-        out.append(child.id)
-        out.extend(_descendants(doc, child.id))
-    return out

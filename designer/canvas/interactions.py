@@ -121,10 +121,10 @@ class MoveSelection(Interaction):
             if item is not None:
                 item.setPos(x + delta.x(), y + delta.y())
         owners = {scene.owner.get(i, i) for i in self.start}
+        scene.update_frames()
         scene.adjust_edges([e for edge, e in scene.edges.items()
                             if scene.owner.get(edge.src) in owners
                             or scene.owner.get(edge.dst) in owners])
-        scene._update_frames()
 
     def release(self, event: QGraphicsSceneMouseEvent) -> None:
         scene = self.scene
@@ -154,7 +154,11 @@ class MoveSelection(Interaction):
         edge_item = scene.edge_at(centre, QTransform())
         if edge_item is None:
             return None
-        return commands.insert_existing(doc, node_id, positions[node_id], edge_item.edge)
+        from designer.relayout import Relayout
+
+        cmd = commands.insert_existing(doc, node_id, positions[node_id], edge_item.edge)
+        cmd.steps.append(Relayout(doc.visible_owner(edge_item.edge.src)))
+        return cmd
 
     def cancel(self) -> None:
         self.scene._place(set(self.start))

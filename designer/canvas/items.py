@@ -318,8 +318,9 @@ class BlockItem(QGraphicsRectItem):
 
 
 class GroupFrameItem(QGraphicsItem):
-    """An expanded group: a frame behind its members with a title bar to select, move or
-    collapse it."""
+    """An expanded group's title bar, to select, move or collapse it. It is drawn above
+    the connections (they pass under it, never over its title); the dashed frame behind
+    the members is its ``body``, drawn below everything."""
 
     HEADER = 24.0
 
@@ -327,14 +328,24 @@ class GroupFrameItem(QGraphicsItem):
         super().__init__()
         self.node_id = node_id
         self.rect = QRectF(0, 0, BLOCK_W, BLOCK_H)
+        self.body = GroupBodyItem(self)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
-        self.setZValue(-1)
+        self.setZValue(1.5)  # above edges (1), below blocks (2)
+
+    def itemChange(self, change, value):  # noqa: N802
+        if change == QGraphicsItem.GraphicsItemChange.ItemVisibleHasChanged:
+            self.body.setVisible(bool(value))
+        elif change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.body.update()
+        return super().itemChange(change, value)
 
     def set_rect(self, rect: QRectF) -> None:
         if rect != self.rect:
             self.prepareGeometryChange()
             self.rect = QRectF(rect)
+            self.body.follow()
 
     def boundingRect(self) -> QRectF:  # noqa: N802
         return self.rect.adjusted(-2, -2, 2, 2)
@@ -356,25 +367,34 @@ class GroupFrameItem(QGraphicsItem):
                         + "<br><i>Double-click the title or press − to collapse.</i>")
         super().hoverEnterEvent(event)
 
+    def colors(self) -> tuple[QColor, QColor, float]:
+        colors = theme.colors()
+        face = block_face(self.scene().doc, self.node_id)
+        selected = self.isSelected()
+        border = colors.problem if face.status == "problem" else colors.group_frame
+        if selected:
+            border = colors.selection
+        return colors.group, border, 2.0 if selected or face.status == "problem" else 1.2
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         colors = theme.colors()
         face = block_face(self.scene().doc, self.node_id)
-        selected = self.isSelected()
+        fill, border, width = self.colors()
+        head = self.header_rect()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        fill = QColor(colors.group)
-        fill.setAlpha(150)
-        border = colors.problem if face.status == "problem" else colors.group_frame
-        if selected:
-            border = colors.selection
-        painter.setPen(QPen(border, 2.0 if selected or face.status == "problem" else 1.2,
-                            Qt.PenStyle.DashLine))
+        # Opaque, with the frame's top corners: what passes under it does not show.
+        path = QPainterPath()
+        path.addRoundedRect(head, 8, 8)
+        path.addRect(head.adjusted(0, 10, 0, 0))
+        painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(fill)
-        painter.drawRoundedRect(self.rect, 8, 8)
+        painter.drawPath(path.simplified())
+        painter.setPen(QPen(border, width))
+        painter.drawLine(head.bottomLeft() + QPointF(1, 0), head.bottomRight() - QPointF(1, 0))
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         if lod < LOD_TEXT:
             return
-        head = self.header_rect()
         painter.setPen(colors.text)
         painter.setFont(font("title"))
         text = f"{face.title}  ·  {face.kind}  ·  {face.counts}"
@@ -387,3 +407,32 @@ class GroupFrameItem(QGraphicsItem):
         painter.drawRoundedRect(toggle, 3, 3)
         painter.drawLine(QPointF(toggle.left() + 4, toggle.center().y()),
                          QPointF(toggle.right() - 4, toggle.center().y()))
+
+
+class GroupBodyItem(QGraphicsItem):
+    """The dashed frame around an expanded group's members, behind everything."""
+
+    def __init__(self, header: GroupFrameItem) -> None:
+        super().__init__()
+        self.header = header
+        self.setZValue(-1)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def follow(self) -> None:
+        self.prepareGeometryChange()
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self.header.rect.adjusted(-2, -2, 2, 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        if self.header.scene() is None:
+            return
+        group, border, width = self.header.colors()
+        fill = QColor(group)
+        fill.setAlpha(150)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(border, width, Qt.PenStyle.DashLine))
+        painter.setBrush(fill)
+        painter.drawRoundedRect(self.header.rect, 8, 8)

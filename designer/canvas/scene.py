@@ -6,6 +6,8 @@ commands; the scene repaints from the Document's ``refreshed`` signal (DESIGN.md
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
@@ -26,6 +28,16 @@ from engine.graph import Edge
 from engine.layout import GROUP_HEADER, GROUP_PADDING
 
 SCENE_MARGIN = 400.0
+# How long blocks glide to the places a re-layout gives them (NETDRAFT_ANIMATION_MS=0: at
+# once); more than MAX_GLIDES moving blocks jump (a large network stays responsive).
+MAX_GLIDES = 600
+
+
+def animation_ms() -> int:
+    try:
+        return max(0, int(os.environ.get("NETDRAFT_ANIMATION_MS", "220")))
+    except ValueError:
+        return 220
 
 
 class CanvasScene(QGraphicsScene):
@@ -47,6 +59,8 @@ class CanvasScene(QGraphicsScene):
         # Blocks with stored weights and their status, to say when an edit makes them stale.
         self.weight_seen: dict[str, str] = {}
         self.last_refusal: tuple[QPointF, str] | None = None  # where and why, for tests
+        self._fresh: set[str] = set()  # blocks added by this refresh: placed, not glided
+        self._animation = None  # (QVariantAnimation, step) while blocks glide
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.selectionChanged.connect(self._emit_selection)
 
@@ -60,6 +74,7 @@ class CanvasScene(QGraphicsScene):
 
     def rebuild(self) -> None:
         doc = self.doc
+        self.finish_animation()
         self.clearSelection()
         self._drop_target = None
         self.clear()
@@ -76,7 +91,7 @@ class CanvasScene(QGraphicsScene):
         self._sync_visibility()
         self._place_all()
         self._update_bars(force=True)
-        self._fit_scene_rect()
+        self._fit_scene_rect(keep_view=False)
         self.weight_seen = {}
         self._watch_weights(set(doc.graph.nodes), announce=False)
         self.content_changed.emit()
@@ -89,7 +104,12 @@ class CanvasScene(QGraphicsScene):
         if node.is_group:
             frame = GroupFrameItem(node_id)
             self.addItem(frame)
+            self.addItem(frame.body)
             self.frames[node_id] = frame
+
+    def header_rects(self) -> list[QRectF]:
+        """The title bars of the expanded groups: edge labels keep off them."""
+        return [f.header_rect() for f in self.frames.values() if f.isVisible()]
 
     def _add_edge_item(self, edge: Edge) -> None:
         item = EdgeItem(edge)
@@ -107,6 +127,8 @@ class CanvasScene(QGraphicsScene):
             for table in (self.blocks, self.frames):
                 item = table.pop(node_id, None)
                 if item is not None:
+                    if isinstance(item, GroupFrameItem):
+                        self.removeItem(item.body)
                     self.removeItem(item)
         for edge in refresh.edges_removed:
             item = self.edges.pop(edge, None)
@@ -115,14 +137,15 @@ class CanvasScene(QGraphicsScene):
         for node_id in refresh.added:
             if node_id in doc.graph.nodes and node_id not in self.blocks:
                 self._add_node_items(node_id)
+                self._fresh.add(node_id)
         for edge in refresh.edges_added:
             if edge not in self.edges and edge in doc.graph.inputs_of(edge.dst):
                 self._add_edge_item(edge)
         if refresh.structure:
             self._sync_visibility()
-            self._place_all()
+            self._place_all(animate=True)
         else:
-            self._place(refresh.positions)
+            self._place(refresh.positions, animate=True)
         touched = refresh.results | refresh.nodes
         self._watch_weights(touched, announce=True)
         self._repaint(touched)
@@ -189,12 +212,16 @@ class CanvasScene(QGraphicsScene):
                 item.setSelected(False)
 
     # -------------------------------------------------------------- geometry
-    def _place_all(self) -> None:
-        self._place(set(self.blocks), all_edges=True)
+    def _place_all(self, animate: bool = False) -> None:
+        self._place(set(self.blocks), all_edges=True, animate=animate)
 
-    def _place(self, ids: set[str], all_edges: bool = False) -> None:
+    def _place(self, ids: set[str], all_edges: bool = False, animate: bool = False) -> None:
+        """Put blocks where the document says; with ``animate`` the ones already shown
+        glide there (a re-layout after an edit is followed by the eye, not a jump)."""
+        self.finish_animation()
         doc = self.doc
         moved = set()
+        glides = []
         for node_id in ids:
             item = self.blocks.get(node_id)
             if item is None:
@@ -202,9 +229,14 @@ class CanvasScene(QGraphicsScene):
             pos = doc.position(node_id)
             if pos is None:
                 pos = self._default_position(node_id)
-            if item.pos() != QPointF(*pos):
-                item.setPos(*pos)
+            target = QPointF(*pos)
+            if item.pos() != target:
+                if animate and item.isVisible() and node_id not in self._fresh:
+                    glides.append((item, QPointF(item.pos()), target))
+                else:
+                    item.setPos(target)
             moved.add(node_id)
+        self._fresh = set()
         if not moved and not all_edges:
             return
         if all_edges:
@@ -214,8 +246,44 @@ class CanvasScene(QGraphicsScene):
             edges = [e for edge, e in self.edges.items()
                      if self.owner.get(edge.src) in owners or self.owner.get(edge.dst) in owners
                      or edge.src in moved or edge.dst in moved]
+        if glides and animation_ms() > 0 and len(glides) <= MAX_GLIDES:
+            self._glide(glides, edges)
+            return
+        for item, _start, end in glides:
+            item.setPos(end)
+        self.update_frames()  # first: labels keep off the title bars where they are now
         self.adjust_edges(edges)
-        self._update_frames()
+
+    def _glide(self, glides, edges) -> None:
+        from PySide6.QtCore import QEasingCurve, QVariantAnimation
+
+        animation = QVariantAnimation(self)
+        animation.setStartValue(0.0)
+        animation.setEndValue(1.0)
+        animation.setDuration(animation_ms())
+        animation.setEasingCurve(QEasingCurve.Type.InOutCubic)
+
+        def step(t) -> None:
+            for item, start, end in glides:
+                item.setPos(start + (end - start) * float(t))
+            self.update_frames()
+            self.adjust_edges(edges)
+
+        animation.valueChanged.connect(step)
+        animation.finished.connect(lambda: step(1.0))
+        self._animation = (animation, step)
+        step(0.0)
+        animation.start()
+
+    def finish_animation(self) -> None:
+        """Jump a running glide to its end (another change arrives, or a test looks)."""
+        if self._animation is None:
+            return
+        animation, step = self._animation
+        self._animation = None
+        animation.stop()
+        step(1.0)
+        animation.deleteLater()
 
     def _default_position(self, node_id: str) -> tuple[float, float]:
         # A block the ui has no place for (an engine edit outside the designer).
@@ -230,9 +298,23 @@ class CanvasScene(QGraphicsScene):
             dst = self.blocks.get(self.owner.get(item.edge.dst, item.edge.dst))
             if src is None or dst is None:
                 continue
-            item.set_ends(src.scene_port("out"), dst.scene_port("in"), direction)
+            p1, p2 = src.scene_port("out"), dst.scene_port("in")
+            item.set_ends(p1, p2, direction, self.obstacles(p1, p2, (src, dst)))
 
-    def _update_frames(self) -> None:
+    def obstacles(self, p1: QPointF, p2: QPointF, ends) -> list[QRectF]:
+        """The shown blocks between an edge's ends, which its curve must not run over."""
+        band = QRectF(p1, p2).normalized()
+        if self.doc.direction == "LR":
+            band.adjust(0, -BLOCK_W * 3, 0, BLOCK_W * 3)
+        else:
+            band.adjust(-BLOCK_W * 3, 0, BLOCK_W * 3, 0)
+        out = []
+        for item in self.items(band, Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if isinstance(item, BlockItem) and item.isVisible() and item not in ends:
+                out.append(QRectF(item.pos(), item.pos() + QPointF(BLOCK_W, BLOCK_H)))
+        return out
+
+    def update_frames(self) -> None:
         """Fit each expanded group's frame around its visible members (innermost first)."""
         graph = self.doc.graph
         shown = [g for g, frame in self.frames.items() if frame.isVisible()]
@@ -264,12 +346,24 @@ class CanvasScene(QGraphicsScene):
             rects[group_id] = rect
             frame.set_rect(rect)
 
-    def _fit_scene_rect(self) -> None:
+    def _fit_scene_rect(self, keep_view: bool = True) -> None:
+        """The scene's extent: the items with a margin, and (``keep_view``) what the views
+        show now, so that an edit which removes blocks at the edge (a delete, a group
+        closing up) never scrolls the view away from where the user is looking."""
         rect = self.itemsBoundingRect()
         if rect.isNull():
             rect = QRectF(0, 0, BLOCK_W, BLOCK_H)
-        self.setSceneRect(rect.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN,
-                                        SCENE_MARGIN))
+        rect = rect.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
+        shown = []
+        if keep_view:
+            for view in self.views():
+                seen = view.mapToScene(view.viewport().rect()).boundingRect()
+                shown.append((view, seen))
+                rect = rect.united(seen)
+        self.setSceneRect(rect)
+        for view, seen in shown:
+            if view.mapToScene(view.viewport().rect()).boundingRect() != seen:
+                view.centerOn(seen.center())
 
     # -------------------------------------------------------------- repainting
     def _repaint(self, ids: set[str]) -> None:

@@ -15,6 +15,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("NETDRAFT_SETTINGS", str(tmp_path / "settings.ini"))
     monkeypatch.setenv("NETDRAFT_RECOVERY_DIR", str(tmp_path / "recovery"))
     monkeypatch.setenv("NETDRAFT_AUTOSAVE_MS", "50")
+    # Blocks take their new places at once (tests/designer/test_relayout.py checks the glide).
+    monkeypatch.setenv("NETDRAFT_ANIMATION_MS", "0")
 
 
 def small_graph() -> Graph:
