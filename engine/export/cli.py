@@ -45,6 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --onnx: check parity on real images, the first validation "
                         "images of SPEC (as train --data takes) or, without SPEC, of the "
                         "project's dataset (default: generated inputs)")
+    p.add_argument("--int8", action="store_true",
+                   help="with --onnx: write an INT8 model (static QDQ quantization, "
+                        "calibrated on the project's validation images) and report its "
+                        "accuracy, agreement, size and latency against float32")
+    p.add_argument("--calibration", metavar="SPEC",
+                   help="with --int8: calibrate on SPEC's images (as train --data takes) "
+                        "instead of the project's validation images")
+    p.add_argument("--per-channel", action="store_true",
+                   help="with --int8: one weight scale per output channel")
+    p.add_argument("--keep-float", nargs="+", default=[], metavar="BLOCK",
+                   help="with --int8: leave these blocks in float32")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(handler=cmd_export)
 
@@ -65,6 +76,20 @@ def _request(args: argparse.Namespace):
                                           ("--exporter", args.exporter != "auto"),
                                           ("--check-data", args.check_data is not None))
                  if given]
+    int8_only = [flag for flag, given in (("--calibration", args.calibration is not None),
+                                          ("--per-channel", args.per_channel),
+                                          ("--keep-float", bool(args.keep_float)))
+                 if given]
+    if int8_only and not args.int8:
+        raise CliError(f"{', '.join(int8_only)} apply to the INT8 export: give --int8 too",
+                       EXIT_USAGE)
+    if args.int8:
+        onnx_only.append("--int8")
+        if args.fp16:
+            raise CliError("--int8 and --fp16 are two precisions: give one", EXIT_USAGE)
+        if args.batch != "dynamic":
+            raise CliError("--int8 measures latency at batch 1 and 32: leave --batch "
+                           "dynamic", EXIT_USAGE)
     if onnx_only and not args.onnx:
         raise CliError(f"{', '.join(onnx_only)} apply to the ONNX export: give --onnx "
                        "OUT.onnx too", EXIT_USAGE)
@@ -86,7 +111,9 @@ def _request(args: argparse.Namespace):
     return Request(onnx=args.onnx, python=args.python, safetensors=args.safetensors,
                    weights=args.weights, opset=args.opset, batch=batch, fp16=args.fp16,
                    tolerance=args.tolerance, with_training=args.with_training,
-                   exporter=args.exporter, check_data=args.check_data)
+                   exporter=args.exporter, check_data=args.check_data, int8=args.int8,
+                   calibration=args.calibration, per_channel=args.per_channel,
+                   keep_float=list(args.keep_float))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -121,6 +148,7 @@ def _print(outcome) -> None:
         if item["kind"] == "onnx":
             batch = "dynamic batch" if item["batch"] == "dynamic" else f"batch {item['batch']}"
             precision = ", float16" if item["fp16"] else ""
+            precision = ", INT8" if item.get("int8") else precision
             print(f"wrote {item['path']} (ONNX opset {item['opset']}, {batch}{precision}, "
                   f"{item['bytes'] / 1e6:.1f} MB, input '{item['input']}', output "
                   f"'{item['output']}', {item['exporter']} exporter) in "
@@ -137,3 +165,6 @@ def _print(outcome) -> None:
         print(outcome.parity.summary())
         timings = ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in outcome.parity.timings.items())
         print(f"timings: {timings}")
+    if outcome.int8 is not None:
+        for line in outcome.int8.lines():
+            print(line)

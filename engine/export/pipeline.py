@@ -44,6 +44,12 @@ class Request:
     # The parity check's inputs: None for generated ones, "" for the project's own dataset,
     # else a data spec as `train --data` takes.
     check_data: str | None = None
+    # INT8: --onnx OUT is the quantized model; calibrated on the project's validation
+    # images, or on the data spec ``calibration``.
+    int8: bool = False
+    calibration: str | None = None
+    per_channel: bool = False
+    keep_float: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -52,10 +58,12 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     written: list[dict[str, Any]] = field(default_factory=list)
     parity: ParityReport | None = None
+    int8: Any = None  # engine.export.int8.Int8Report
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": self.weights, "warnings": self.warnings, "written": self.written,
-                "parity": self.parity.to_json() if self.parity else None}
+                "parity": self.parity.to_json() if self.parity else None,
+                "int8": self.int8.to_json() if self.int8 else None}
 
 
 def build(project: Project, request: Request | None = None) -> torch.nn.Module:
@@ -105,7 +113,9 @@ def run(project: Project, project_path: str | Path | None, request: Request) -> 
     if request.python:
         start = safetensors if training else None
         outcome.written.append(_python(project, project_path, request, names, start))
-    if request.onnx:
+    if request.onnx and request.int8:
+        _int8(project, project_path, module, request, names, outcome)
+    elif request.onnx:
         _onnx(project, module, request, names, outcome)
     return outcome
 
@@ -202,6 +212,79 @@ def _onnx(project: Project, module: torch.nn.Module, request: Request,
     report.timings = {"export_s": result.seconds,
                       "check_s": time.perf_counter() - start, **report.timings}
     outcome.parity = report
+
+
+def _int8(project: Project, project_path: str | Path | None, module: torch.nn.Module,
+          request: Request, names: list[str] | None, outcome: Outcome) -> None:
+    """The float32 model is exported (and checked against PyTorch) in a temporary folder,
+    then quantized into the --onnx file and compared with it on the validation images."""
+    import tempfile
+
+    from engine.export.int8 import build_int8
+
+    net = validation_network(project, project_path, request.weights)
+    validation = image_samples(net, None, "cannot measure INT8 accuracy")
+    calibration = validation if request.calibration is None else \
+        image_samples(net, request.calibration, "cannot calibrate INT8")
+    target = Path(request.onnx or "model.onnx")
+    with tempfile.TemporaryDirectory(prefix="netdraft-export-") as tmp:
+        float_path = Path(tmp) / "float32.onnx"
+        _onnx(project, module, replace(request, onnx=str(float_path)), names, outcome)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        report = build_int8(float_path, target, project.graph, module.attr_of, calibration,
+                            validation, per_channel=request.per_channel,
+                            keep_float=request.keep_float,
+                            negate=negate_outputs(net.module))
+    written = outcome.written[-1]
+    written.update(path=str(target), bytes=report.int8_bytes, int8=True)
+    outcome.int8 = report
+
+
+def negate_outputs(module: torch.nn.Module) -> bool:
+    """Whether the model's outputs rank classes smallest first: an RBF head's distances."""
+    return getattr(module, "head_kind", "") == "RBF"
+
+
+MAX_VALIDATION = 5000  # images the INT8 accuracy is measured on
+
+
+def validation_network(project: Project, project_path: str | Path | None,
+                       weights: str | None):
+    """evaluate's Network for the run (its data settings, class numbers and loss)."""
+    from engine.backend.evaluate import WeightsError, load_network
+
+    given = weights if weights is not None and weights.lower() != weights_io.FRESH else None
+    try:
+        return load_network(project, given, project_path)
+    except (WeightsError, OSError, ValueError) as exc:
+        raise ExportError(str(exc), 2) from None
+
+
+def image_samples(net: Any, spec: str | None, why: str):
+    """The validation images the trainer used (or all of ``spec``) as the exported model
+    takes them, with their classes: engine.export.int8.Samples."""
+    import numpy as np
+
+    from engine.backend.data import DataError
+    from engine.backend.evaluate import evaluation_data, samples
+    from engine.export.int8 import Samples
+
+    try:
+        split, source, part, _skipped = evaluation_data(net, spec or None)
+        if len(split) > MAX_VALIDATION:
+            split = split.subset(np.arange(MAX_VALIDATION))
+        xs, ys = [], []
+        for _, x, y, _bad in samples(split, net.target, 64,
+                                     int(net.settings["data"]["workers"])):
+            if x is not None:
+                xs.append(x.float() * net.target.rescale)
+                ys.append(y)
+    except DataError as exc:
+        raise ExportError(f"{why}: {exc}", 2) from None
+    if not xs:
+        raise ExportError(f"{why}: no image of {source} could be read", 2)
+    return Samples(torch.cat(xs).numpy().astype("float32"), torch.cat(ys).numpy(),
+                   f"{part} images of {source}")
 
 
 REAL_BATCH = 16  # real images for a dynamic-batch model: a few of several classes
