@@ -155,6 +155,11 @@ class MainWindow(QMainWindow):
         doc = self.doc
         totals = doc.totals
         problems = doc.analysis.problems
+        if not doc.graph.nodes:  # a new network has no Input or Output yet: not a fault
+            text = "Empty network: type a block's name (Ctrl+K) and press Enter"
+            if self.status_totals.text() != text:
+                self.status_totals.setText(text)
+            return
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         state = f"<span style='color:#d12c2c'>⚠ {count}</span>" if problems else "✓ valid"
         # With problems the totals leave blocks out (or count nothing): say so, not 0.
