@@ -80,14 +80,6 @@ XFAIL: dict[str, str] = {
     "train-project-02": "runs/ beside the project is a symbolic link to another folder: train "
                         "creates its run folder in the link's target (DESIGN.md rule 8: "
                         "nothing is written through a symlink)",
-    "train-project-09": "Dense units 84 -> 1,000,000 (131 M parameters) under a 6 GB ulimit -v: "
-                        "the memory check passes, Adam's step then cannot allocate a 480 MB "
-                        "temporary and train says 'internal error: RuntimeError: "
-                        "DefaultCPUAllocator: can't allocate memory'",
-    "train-idx-01": "an IDX images header with rank 255: the size check's message overflows "
-                    "(engine/memory.py size_text: OverflowError), an internal error",
-    "new-05": "new --template with a 300-character name: OSError 'File name too long' from "
-              "engine/templates.py open_template, a traceback",
 }
 
 TRAIN_FLAGS = ["--epochs", "1", "--set", "training.threads=1", "--set", "data.workers=1"]
