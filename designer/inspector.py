@@ -337,7 +337,10 @@ class Inspector(QScrollArea):
             state = f"{count}\u00a0problem{'s' if count != 1 else ''}" if count else "no problems"
             info = self.info
             self._fill_project(typing_here=True)
-            if count:  # the totals leave out the blocks with problems: no partial count
+            if not doc.graph.nodes:  # a new network lacks an Input and Output: no fault
+                count = 0
+                text = "No blocks yet: press Ctrl+K and type one (input, conv 32 relu, …)."
+            elif count:  # the totals leave out the blocks with problems: no partial count
                 text = f"{len(doc.graph.leaves())} blocks · parameters and MACs — · {state}"
             else:
                 text = (f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "

@@ -168,7 +168,7 @@ def _double_click(widget, point) -> None:
 
 
 def test_double_clicking_a_palette_entry_adds_it_after_the_selected_block(window):
-    from designer.canvas.items import BLOCK_H
+    from designer.canvas.items import BLOCK_H, BLOCK_W
     from designer.editing import ROW_GAP
 
     graph = window.doc.graph
@@ -180,7 +180,11 @@ def test_double_clicking_a_palette_entry_adds_it_after_the_selected_block(window
     assert graph.nodes[new].kind == "Dropout"
     assert graph.predecessors(new) == [fc]
     x, y = window.doc.position(fc)
-    assert window.doc.position(new) == (x, y + BLOCK_H + ROW_GAP)
+    # One layer below fc; 'out' already stands there, so the new branch goes beside it.
+    assert window.doc.position(new)[1] == y + BLOCK_H + ROW_GAP
+    out = window.doc.position(graph.by_name("out").id)
+    assert abs(window.doc.position(new)[0] - out[0]) >= BLOCK_W
+    assert window.doc.position(fc) == (x, y)
     assert window.scene.blocks[new].isVisible()
     assert window.scene.selected_ids() == [new]
     assert "Dropout" in window.actions_by_name["undo"].text()
