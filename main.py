@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 CLI_COMMANDS = {"templates", "new", "validate", "summary", "train", "evaluate", "predict",
-                "export", "import", "-h", "--help"}
+                "export", "import", "profile", "-h", "--help"}
 
 
 def looks_like_a_file(word: str) -> bool:

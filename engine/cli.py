@@ -22,11 +22,12 @@ from engine.validate import analyze
 
 # Modules that add subcommands; each is listed here once it exists.
 COMMAND_MODULES: tuple[str, ...] = ("engine.backend.cli", "engine.backend.eval_cli",
-                                     "engine.export.cli", "engine.importers.cli")
+                                     "engine.export.cli", "engine.export.profile_cli",
+                                     "engine.importers.cli")
 
 # Commands DESIGN.md names that a version may not have yet: a typo near one of them is
 # told that, rather than pointed at a command that does not exist.
-PLANNED_COMMANDS = ("profile",)
+PLANNED_COMMANDS: tuple[str, ...] = ()
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
