@@ -2,7 +2,7 @@
 
     python benchmarks/designer.py [--runs 5] [--nndesigner-python PATH] [--only a] [--app-filter]
 
-(a) cold start of `python main.py` to the first painted window (default project), next to a
+(a) cold start of `python main.py` to the first painted window (a first start: the welcome page), next to a
     bare PySide6 window and to nndesigner 0.2.0 (a PySide6 network designer from PyPI) when
     its interpreter is given (--nndesigner-python or NNDESIGNER_PYTHON; install it apart, e.g.
     `python -m venv /tmp/nnd-venv && /tmp/nnd-venv/bin/pip install nndesigner==0.2.0`);
@@ -271,7 +271,7 @@ def main() -> int:
     bare, _ = _median(runs, ["--child", "first-paint", "bare"])
     print(f"(a) bare PySide6 window, first paint:         {bare:6.3f} s")
     ours, last = _median(runs, ["--child", "first-paint", str(ROOT / "main.py")])
-    print(f"(a) python main.py (lenet-5), first paint:    {ours:6.3f} s   (target < 0.6 s)")
+    print(f"(a) python main.py (welcome page), first paint:{ours:6.3f} s   (target < 0.6 s)")
     print(f"    heavy modules imported at start: {', '.join(last['heavy']) or 'none'}")
     if args.only == "a":
         print(f"ratio cold start netdraft / bare PySide6 window: {ours / bare:.2f}   "
