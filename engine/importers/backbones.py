@@ -5,13 +5,16 @@ so imported weights land by name."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from engine.importers.fx_import import trace
+from engine.importers.fx_import import UntraceableError, trace
 
 
 class BackboneError(ValueError):
@@ -42,18 +45,50 @@ def torchvision_model(name: str, options: dict[str, Any], meta: bool = False) ->
         known = ", ".join(sorted(models.list_models(module=models)))
         raise BackboneError(f"torchvision has no model {name!r}; it has: {known}") from None
     kwargs = dict(options)
-    if name == "googlenet":
+    if name in ("googlenet", "inception_v3"):
         kwargs.setdefault("init_weights", True)  # torchvision warns when it is left unset
     try:
-        if meta:
+        if not meta:
+            return builder(weights=None, **kwargs).eval()
+        try:
             with torch.device("meta"):
-                model = builder(weights=None, **kwargs)
-        else:
-            model = builder(weights=None, **kwargs)
+                return builder(weights=None, **kwargs).eval()
+        except NotImplementedError:
+            # RegNet computes its widths with tensors (.tolist()), which meta tensors cannot
+            # give: build on the CPU with only the weights themselves put on meta.
+            with _weights_on_meta():
+                return builder(weights=None, **kwargs).eval()
     except TypeError as exc:
         raise BackboneError(f"torchvision's {name} does not take these options: {exc}. "
                             f"Received: {options}") from None
-    return model.eval()
+
+
+@contextmanager
+def _weights_on_meta() -> Iterator[None]:
+    """Parameters and buffers registered by this thread go to the meta device (each is
+    allocated empty on the CPU for a moment, and initialized on meta: no memory, no time).
+    Other threads' modules are left alone."""
+    owner = threading.get_ident()
+    register_parameter, register_buffer = nn.Module.register_parameter, \
+        nn.Module.register_buffer
+
+    def parameter(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and threading.get_ident() == owner:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer(self: nn.Module, name: str, tensor: torch.Tensor | None,
+               persistent: bool = True) -> None:
+        if tensor is not None and threading.get_ident() == owner:
+            tensor = tensor.to("meta")
+        register_buffer(self, name, tensor, persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, \
+            register_buffer
 
 
 def find_cut(gm: fx.GraphModule, cut: str) -> fx.Node:
@@ -76,10 +111,15 @@ def find_cut(gm: fx.GraphModule, cut: str) -> fx.Node:
 
 
 def cut_model(model: nn.Module, cut: str) -> nn.Module:
-    """The model up to and including ``cut``; layers after it (and their weights) are gone."""
-    gm = trace(model)
+    """The model up to and including ``cut``; layers after it (and their weights) are gone.
+    Uncut, the model itself: one that torch.fx cannot trace (ViT) still runs whole."""
     if not cut:
-        return gm
+        return model
+    try:
+        gm = trace(model)
+    except UntraceableError as exc:
+        raise BackboneError(f"cannot cut this network at {cut!r}: {exc}; keep it whole "
+                            "(no cut)") from None
     keep = find_cut(gm, cut)
     output = next(n for n in gm.graph.nodes if n.op == "output")
     output.args = (keep,)

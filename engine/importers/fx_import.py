@@ -29,15 +29,33 @@ _COUNTER = re.compile(r"_\d+$")  # fx numbers repeated calls: add, add_1, add_2â
 GROUP_DEPTH = 3  # stage / block / branch: deeper module paths share their block's group
 
 
+# Modules with children whose forward branches on its inputs (torch.fx cannot trace into
+# them): each is one call, listed by name where it has no kind.
+OPAQUE = (nn.MultiheadAttention,)
+
+
+class UntraceableError(ValueError):
+    """torch.fx cannot follow the model's dataflow (Python control flow on tensor values)."""
+
+
 class LeafTracer(fx.Tracer):
     """Every module without children is one call in the trace."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return next(m.children(), None) is None
+        return next(m.children(), None) is None or isinstance(m, OPAQUE)
 
 
 def trace(model: nn.Module) -> fx.GraphModule:
-    return fx.GraphModule(model, LeafTracer().trace(model))
+    try:
+        return fx.GraphModule(model, LeafTracer().trace(model))
+    except (fx.proxy.TraceError, TypeError, NotImplementedError) as exc:
+        raise UntraceableError(f"torch.fx cannot trace it ({type(exc).__name__}: "
+                               f"{_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:160] if lines else ""
 
 
 @dataclass
@@ -221,7 +239,28 @@ def function_spec(node: fx.Node) -> tuple[tuple[str, dict[str, Any]] | str, list
             [first]
     if target is F.dropout:
         return ("Dropout", {"rate": float(_arg(node, 1, "p", 0.5))}), [first]
+    if target in (F.max_pool2d, F.avg_pool2d):
+        return _pool_function(node), [first]
     return getattr(target, "__name__", str(target)), []
+
+
+def _pool_function(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
+    """F.max_pool2d / F.avg_pool2d with constant arguments (Inception v3), as the module."""
+    if node.target is F.max_pool2d:
+        names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+        defaults = (None, None, 0, 1, False, False)
+        module_class, kind = nn.MaxPool2d, "MaxPool2D"
+    else:
+        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                 "divisor_override")
+        defaults = (None, None, 0, False, True, None)
+        module_class, kind = nn.AvgPool2d, "AvgPool2D"
+    values = {n: _arg(node, i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults))}
+    if any(isinstance(v, fx.Node) for v in values.values()) or values["kernel_size"] is None:
+        return f"{node.target.__name__} with computed arguments"
+    if not values["stride"]:
+        values["stride"] = None
+    return _pool(kind, module_class(**values))
 
 
 def _flatten(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
@@ -356,9 +395,14 @@ def to_graph(model: nn.Module, input_shape: tuple[int, ...],
              prepend: list[tuple[str, dict[str, Any], str]] | None = None) -> Converted:
     """Trace ``model`` (in eval mode: training-only branches are left out) into a graph.
 
-    ``prepend``: blocks (kind, params, name) inserted right after the Input.
+    ``prepend``: blocks (kind, params, name) inserted right after the Input. A model that
+    torch.fx cannot trace comes back with that one reason in ``unmapped``.
     """
-    return _Builder(model, input_shape).run(prepend or [])
+    try:
+        builder = _Builder(model, input_shape)
+    except UntraceableError as exc:
+        return Converted(Graph(), unmapped=Counter({str(exc): 1}))
+    return builder.run(prepend or [])
 
 
 def block_state(kind_id: str, params: dict[str, Any], inputs: list[tuple[int, ...]],

@@ -8,6 +8,7 @@ is the CLI's exit code (2: an unreadable, damaged or unsafe file, 1: a failed im
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,13 @@ def tensors_of(data: Any, path: Path) -> dict[str, Any]:
     if not_tensors:
         raise ImportFailure(f"{path}: expected a state dict, but {len(not_tensors)} entries "
                             f"are not tensors, e.g. {not_tensors[:3]}", UNREADABLE)
+    metadata = getattr(data, "_metadata", None)
     if all(k.startswith("module.") for k in data):
         data = {k[len("module."):]: v for k, v in data.items()}
-    return dict(data)
+        metadata = None if metadata is None else {
+            k[len("module."):]: v for k, v in metadata.items() if k.startswith("module.")}
+    state = OrderedDict(data)
+    if metadata is not None:
+        # Modules' state versions (MNASNet's reads its own): torch.save keeps them here.
+        state._metadata = metadata  # type: ignore[attr-defined]
+    return state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -76,18 +77,23 @@ def _options_for(name: str, state: dict[str, Any]) -> dict[str, Any]:
     """Constructor options a state dict implies: its class count, GoogLeNet's aux heads."""
     options: dict[str, Any] = {}
     if name in ("googlenet", "inception_v3"):
-        options["aux_logits"] = any(k.startswith("aux") for k in state)
+        options["aux_logits"] = any(_is_aux(k) for k in state)
     try:
         reference = torchvision_model(name, options, meta=True).state_dict()
     except BackboneError as exc:
         raise ImportFailure(str(exc), UNREADABLE) from None
     weights = [k for k, v in reference.items() if k.endswith("weight") and v.dim() >= 2
-               and not k.startswith("aux")]
+               and not _is_aux(k)]
     if weights and weights[-1] in state:
         classes = int(state[weights[-1]].shape[0])
         if classes != reference[weights[-1]].shape[0]:
             options["num_classes"] = classes
     return options
+
+
+def _is_aux(key: str) -> bool:
+    """GoogLeNet's aux1/aux2 and Inception v3's AuxLogits: training-only classifiers."""
+    return key.lower().startswith("aux")
 
 
 def make_model(name: str, weights: str | None, options: dict[str, Any] | None = None
@@ -103,8 +109,12 @@ def make_model(name: str, weights: str | None, options: dict[str, Any] | None = 
     if state is not None:
         own = model.state_dict()
         wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-        result = model.load_state_dict({k: v for k, v in state.items() if k not in wrong},
-                                       strict=False, assign=True)
+        fitting = OrderedDict((k, v) for k, v in state.items() if k not in wrong)
+        # Modules' state versions: the file's (torch.save keeps them), else the model's own, as
+        # from a file written by this torchvision (.safetensors has none; MNASNet needs one).
+        fitting._metadata = getattr(state, "_metadata", None) or \
+            own._metadata  # type: ignore[attr-defined]
+        result = model.load_state_dict(fitting, strict=False, assign=True)
         if result.missing_keys or result.unexpected_keys or wrong:
             raise ImportFailure(
                 f"{weights} does not hold torchvision's {name}: missing "
@@ -180,12 +190,14 @@ def _finish_expanded(name: str, model: nn.Module, state: dict[str, Any] | None,
         tensors = taken
     if _has(graph, "transform_input"):  # constants, whatever the weights
         tensors[graph.by_name("transform_input").id] = _transform_tensors()
-    aux = sorted({k.split(".")[0] for k in left if k.startswith("aux")})
+    aux = sorted({k.split(".")[0] for k in left if _is_aux(k)})
     if aux:
-        size = sum(full[k].numel() for k in left if k.startswith("aux"))
-        notes.append(f"{', '.join(aux)}: GoogLeNet's auxiliary classifiers ({size:,} values) "
-                     "only add losses in training; they are not part of the imported graph")
-    others = [k for k in left if not k.startswith("aux")]
+        size = sum(full[k].numel() for k in left if _is_aux(k))
+        ignored = "their weights in the file were ignored; " if state is not None else ""
+        notes.append(f"{', '.join(aux)}: {name}'s auxiliary classifiers ({size:,} values) "
+                     f"only add losses in training: {ignored}they are not part of the "
+                     "imported graph")
+    others = [k for k in left if not _is_aux(k)]
     if others:
         notes.append(f"{len(others)} tensors of the model are used by no block: "
                      + ", ".join(others[:5]))
@@ -206,7 +218,7 @@ def _collapsed(name: str, model: nn.Module, state: dict[str, Any] | None,
         out_shape = output_shape(module, input_shape)
     except BackboneError as exc:
         raise ImportFailure(str(exc)) from None
-    except RuntimeError as exc:
+    except (RuntimeError, AssertionError) as exc:  # ViT asserts its image size
         raise ImportFailure(f"torchvision's {name} cannot run on "
                             f"{'×'.join(map(str, input_shape))}: {exc}") from None
     trainable, stats = counts(module)

@@ -1,0 +1,139 @@
+"""Every torchvision classification network imports or is refused in one clear line: no
+traceback from `main.py import torchvision:NAME`, with or without --keep-unknown; and the
+networks that once failed on their way in (MNASNet's state version, RegNet's widths computed
+with tensors, ViT's attention, Inception v3's auxiliary head) import as torchvision computes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from importer_helpers import (
+    TOLERANCE,
+    build_with_weights,
+    max_diff,
+    network_input,
+    pixels,
+    random_model,
+    save_state,
+)
+
+from engine import weights
+from engine.importers.safe_load import ImportFailure
+from engine.importers.torchvision import import_torchvision
+from engine.project import save
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _outcome(name: str, keep_unknown: bool) -> str:
+    """'blocks', 'backbone' or the refusal; any other exception fails the test."""
+    try:
+        imported = import_torchvision(name, None, input_shape=(3, 224, 224),
+                                      keep_unknown=keep_unknown)
+    except ImportFailure as exc:
+        message = str(exc)
+        assert "\n" not in message and "Traceback" not in message, (name, message)
+        assert exc.code in (1, 2), (name, exc.code)
+        return f"refused: {message}"
+    kinds = {n.kind for n in imported.project.graph.leaves()}
+    assert imported.project.graph.lint() == [], name
+    return "backbone" if "Backbone" in kinds else "blocks"
+
+
+def test_every_torchvision_classifier_imports_or_is_refused_clearly():
+    """Built on the meta device (no weights): the whole list takes seconds."""
+    from torchvision import models
+
+    outcomes = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in models.list_models(module=models):
+            outcome = _outcome(name, keep_unknown=False)
+            if outcome.startswith("refused"):
+                assert "--keep-unknown" in outcome, (name, outcome)
+                outcome = _outcome(name, keep_unknown=True)
+            outcomes[name] = outcome
+    # Each of these raised a traceback once (RegNet, ViT) or was refused (Inception v3).
+    for name in ("mnasnet0_5", "regnet_y_400mf", "regnet_x_400mf", "inception_v3"):
+        assert outcomes[name] == "blocks", (name, outcomes[name])
+    for name in ("vit_b_16", "swin_t", "maxvit_t", "convnext_tiny", "shufflenet_v2_x1_0"):
+        assert outcomes[name] == "backbone", (name, outcomes[name])
+
+
+def test_vit_refuses_another_input_size_in_one_line(tmp_path):
+    with pytest.raises(ImportFailure) as failure:
+        import_torchvision("vit_b_16", None, input_shape=(3, 64, 64), keep_unknown=True)
+    assert "cannot run on 3×64×64" in str(failure.value) and "224" in str(failure.value)
+
+
+@pytest.mark.slow
+def test_vit_kept_as_one_backbone_runs(tmp_path):
+    """torch.fx cannot trace into nn.MultiheadAttention; an uncut Backbone is the network
+    itself, so nothing is traced to build it."""
+    from engine.backend.build import build_module
+
+    imported = import_torchvision("vit_b_32", None, input_shape=(3, 224, 224),
+                                  keep_unknown=True)
+    graph = imported.project.graph
+    assert [n.kind for n in graph.leaves()] == ["Input", "Backbone", "Output"]
+    assert any("MultiheadAttention ×12" in n for n in imported.notes)
+    module = build_module(graph).eval()
+    with torch.no_grad():
+        assert module(pixels(224)).shape == (1, 1000)
+
+
+def _import_built(tmp_path, name, model, size, suffix=".pth"):
+    weights_file = save_state(model, tmp_path / f"{name}{suffix}")
+    imported = import_torchvision(name, str(weights_file), input_shape=(3, size, size))
+    project_path = tmp_path / f"{name}.netdraft"
+    weights.save(imported.project, project_path, imported.tensors, "imported")
+    save(imported.project, project_path)
+    module, report = build_with_weights(imported.project, project_path)
+    assert report.loaded and not report.fresh
+    x = pixels(size)
+    with torch.no_grad():
+        ours, theirs = module(x), model(network_input(module, x))
+    assert max_diff(ours, theirs) <= TOLERANCE * max(1.0, theirs.abs().max().item()), name
+    return imported
+
+
+@pytest.mark.parametrize("name,suffix", [("mnasnet0_5", ".pth"),
+                                         ("mnasnet0_5", ".safetensors"),
+                                         ("regnet_y_400mf", ".pth")])
+def test_networks_that_raised_tracebacks_import_as_torchvision_computes(tmp_path, name,
+                                                                       suffix):
+    """MNASNet reads its state version from the file's metadata (torch.save keeps it;
+    safetensors has none: the current version is assumed); RegNet computes its widths with
+    tensors, which the meta device cannot give."""
+    imported = _import_built(tmp_path, name, random_model(name), 64, suffix)
+    assert all(n.kind != "Backbone" for n in imported.project.graph.leaves())
+
+
+def test_inception_v3_weights_with_the_auxiliary_head_are_accepted(tmp_path):
+    """torchvision's default inception_v3 holds AuxLogits; at inference it is unused."""
+    from torchvision import models
+
+    trained = random_model("inception_v3", aux_logits=False, init_weights=False)
+    torch.manual_seed(0)
+    model = models.inception_v3(weights=None, init_weights=False).eval()
+    missing = model.load_state_dict(trained.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("AuxLogits.") for k in missing)
+    imported = _import_built(tmp_path, "inception_v3", model, 80)
+    note = next(n for n in imported.notes if "AuxLogits" in n)
+    assert "auxiliary" in note and "ignored" in note
+
+
+def test_cli_gives_one_line_not_a_traceback(tmp_path):
+    """Through main.py: ViT at a size it refuses is one line, exit 1."""
+    result = subprocess.run(
+        [sys.executable, "main.py", "import", "torchvision:vit_b_16", "--input-shape",
+         "3,64,64", "--keep-unknown", "-o", str(tmp_path / "v.netdraft")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode in (1, 2), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "vit_b_16 cannot run on 3×64×64" in result.stderr
