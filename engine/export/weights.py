@@ -44,15 +44,24 @@ def checkpoint_path(spec: str | Path) -> Path:
     return path
 
 
-def read(spec: str | Path) -> tuple[dict[str, torch.Tensor], list[str] | None, Path]:
-    """Tensors by name and the class names a trainer's checkpoint records."""
+def read(spec: str | Path, warnings: list[str] | None = None,
+         ) -> tuple[dict[str, torch.Tensor], list[str] | None, Path]:
+    """Tensors by name and the class names a trainer's checkpoint records. A run folder
+    whose best.pt cannot be read (cut short by a crash) gives last.pt, with a warning
+    appended to ``warnings``."""
+    from engine.importers.runs import load_checkpoint
     from engine.importers.safe_load import ImportFailure, read_safetensors, tensors_of, torch_load
 
     path = checkpoint_path(spec)
     try:
         if path.suffix.lower() == ".safetensors":
             return read_safetensors(path), None, path
-        data = torch_load(path)
+        if Path(spec).is_dir():
+            path, data, passed_over = load_checkpoint(spec)
+            if warnings is not None:
+                warnings.extend(passed_over)
+        else:
+            data = torch_load(path)
         names = data.get("class_names") if isinstance(data, dict) else None
         names = [str(n) for n in names] if isinstance(names, list | tuple) else None
         return tensors_of(data, path), names, path
@@ -66,9 +75,10 @@ def load(module: torch.nn.Module, project: Any, project_path: str | Path | None,
     if spec is not None and str(spec).lower() == FRESH:
         return Weights("fresh weights (seed 0), as --weights none asks", None)
     if spec is not None:
-        tensors, names, path = read(spec)
+        passed_over: list[str] = []
+        tensors, names, path = read(spec, passed_over)
         _load_state(module, tensors, path)
-        return Weights(f"weights from {path}", names)
+        return Weights(f"weights from {path}", names, passed_over)
     section = project.weights or {}
     if section.get("blocks"):
         from engine import weights as stored

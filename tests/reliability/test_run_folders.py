@@ -333,3 +333,29 @@ def test_resume_refuses_a_fifo_instead_of_hanging(tmp_path, capsys, how):
     code, events, err = _train(capsys, str(project_file), "--resume", str(source))
     assert code == 2
     assert "last.pt" in events[-1]["message"] and "not a regular file" in events[-1]["message"]
+
+
+def test_export_falls_back_to_last_pt_when_best_pt_is_cut_short(tmp_path):
+    """A best.pt left empty by a crash: export uses last.pt and says so."""
+    import shutil
+
+    from engine import project as projects
+    from engine import templates
+
+    project = templates.open_template("keras-mnist")
+    project.training.update({"epochs": 1, "threads": 1})
+    project.data = {"dataset": "synthetic", "samples": 64}
+    path = projects.save(project, tmp_path / "m.netdraft")
+    run = tmp_path / "run"
+    trained = subprocess.run([sys.executable, str(ROOT / "main.py"), "train", str(path),
+                              "--out", str(run)], capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    (run / "best.pt").write_bytes(b"")
+    out = tmp_path / "m.onnx"
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "export", str(path),
+                             "--weights", str(run), "--onnx", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "last.pt" in result.stdout + result.stderr
+    assert out.is_file()
+    shutil.rmtree(run)
