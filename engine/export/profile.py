@@ -88,13 +88,15 @@ class Profile:
 
 def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
                   macs: dict[str, int], inputs: np.ndarray, *, runs: int = RUNS,
-                  precision: str = "float32") -> Profile:
+                  precision: str = "float32", weighted: set[str] | None = None) -> Profile:
     """Profile ``onnx_path`` on ``inputs`` (one batch). ``attr_of``: block id -> the
     exported module's attribute (GraphModule.attr_of); ``macs``: block id -> MACs per
-    sample."""
+    sample; ``weighted``: blocks with parameters, listed even when onnxruntime folds them
+    into another (a BatchNorm into its convolution)."""
     import onnx
     import onnxruntime as ort
 
+    weighted = weighted or set()
     blocks = attr_blocks(graph, attr_of)
     original = onnx.load(str(onnx_path))
     known = node_blocks(original, blocks)
@@ -140,8 +142,8 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
     total_macs = sum(macs.values()) or 1
     listed = []
     for node in graph.leaves():
-        if node.id not in per_block and not macs.get(node.id):
-            continue  # no work: Input and Output without preprocessing, Flatten
+        if node.id not in per_block and not macs.get(node.id) and node.id not in weighted:
+            continue  # no work: the Output, a Dropout, an Input without preprocessing
         us = per_block.get(node.id, 0.0)
         share = us / total_blocks
         block_macs = int(macs.get(node.id, 0)) * batch
@@ -182,8 +184,9 @@ def profile(project: Any, project_path: str | Path | None, *, weights: str | Non
             path = _quantized(project, project_path, weights, module, path, pixels, warnings)
         analysis = analyze(project.graph)
         macs = {node_id: result.macs for node_id, result in analysis.results.items()}
+        weighted = {node_id for node_id, r in analysis.results.items() if r.params}
         result = profile_model(path, project.graph, module.attr_of, macs, inputs, runs=runs,
-                               precision="int8" if int8 else "float32")
+                               precision="int8" if int8 else "float32", weighted=weighted)
     result.warnings = warnings
     return result
 
