@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QToolBar, QToolButton
 
 from designer import icons, theme
+from designer.latency import profile_document
 
 if TYPE_CHECKING:
     from designer.main_window import MainWindow
@@ -87,9 +88,12 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["minimap"].setCheckable(True)
     a["minimap"].setChecked(True)
     bars = QActionGroup(window)
-    for measure, text in (("params", "Share Bar: &Parameters"), ("macs", "Share Bar: &MACs")):
+    for measure, text in (("params", "Share Bar: &Parameters"), ("macs", "Share Bar: &MACs"),
+                          ("latency", "Share Bar: &Latency (measured)")):
+        words = "time in the last profile (Train ▸ Profile Latency)" \
+            if measure == "latency" else measure
         act = _action(window, text, lambda m=measure: window.scene.set_bar_measure(m),
-                      tip=f"Each block's bar shows its share of the network's {measure}")
+                      tip=f"Each block's bar shows its share of the network's {words}")
         act.setCheckable(True)
         act.setChecked(measure == "params")
         bars.addAction(act)
@@ -119,6 +123,9 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["resume"] = _action(window, "&Resume Training", lambda: trainer.resume(),
                           ["Ctrl+F5"], "Continue the selected (or last) run from its "
                           "last checkpoint")
+    a["profile"] = _action(window, "&Profile Latency", lambda: profile_document(window),
+                           tip="Run the network in onnxruntime (CPU, batch 1) with its "
+                               "profiler and show each block's measured time")
     transfer = window.transfer
     a["import"] = _action(window, "&Import…", transfer.open_import, ["Ctrl+I"],
                           "Import a torchvision network, an ONNX model or an earlier run as "
@@ -178,7 +185,8 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     view_menu = bar.addMenu("&View")
     view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"]])
     view_menu.addSeparator()
-    view_menu.addActions([a["minimap"], a["bar_params"], a["bar_macs"], a["telemetry"]])
+    view_menu.addActions([a["minimap"], a["bar_params"], a["bar_macs"], a["bar_latency"],
+                          a["telemetry"]])
     view_menu.addSeparator()
     view_menu.addActions([a[f"theme_{c}"] for c in theme.CHOICES])
     window.panels_menu = view_menu.addMenu("&Panels")
@@ -190,6 +198,8 @@ def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
     train_menu.addActions([a["freeze"], a["unfreeze"], a["freeze_up_to"], a["replace_head"]])
     train_menu.addSeparator()
     train_menu.addActions([a["train"], a["stop"], a["resume"]])
+    train_menu.addSeparator()
+    train_menu.addAction(a["profile"])
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a["shortcuts"], a["welcome"]])
     help_menu.addSeparator()

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
+from designer.latency import MeasuredLatency
 from engine import data_fit
 from engine.graph import Change, Edge, Graph
 from engine.project import Project
@@ -81,6 +82,7 @@ class Document(QObject):
                        "params": 0}
         self._count(self.graph.nodes)
         self.undo_stack = QUndoStack(self)
+        self.latency = MeasuredLatency(self.undo_stack)  # the last profile, stale after edits
         self._pending = Refresh()  # views build themselves from the current state
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)

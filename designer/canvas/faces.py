@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from designer.canvas.marks import Marks, block_marks
 from designer.document import Document
+from designer.latency import latency_ids
 from engine.layers import REGISTRY
 from engine.shapes import fmt_shape
 from engine.summary import human_count
@@ -25,6 +26,7 @@ class Face:
     macs: int = 0
     marks: Marks = field(default_factory=Marks)
     name: str = ""  # the full name (the tooltip's)
+    latency: str = ""  # the last profile's figure ("" when none)
 
     @property
     def tooltip(self) -> str:
@@ -35,6 +37,8 @@ class Face:
             lines.append(f"output: {_esc(self.shape)}")
         if self.counts:
             lines.append(_esc(self.counts))
+        if self.latency:
+            lines.append(f"latency (measured): {_esc(self.latency)}")
         if self.problem:
             lines.append(f"<span style='color:#d12c2c'><b>Problem:</b> {_esc(self.problem)}"
                          "</span>")
@@ -112,7 +116,7 @@ def block_face(doc: Document, node_id: str) -> Face:
     message = problem.message.removeprefix(f"{node.kind} '{node.name}': ") if problem else ""
     return Face(title, node.kind, detail, shape, counts, result.status, message,
                 problem.hint if problem else "", result.params, result.macs,
-                block_marks(doc, node_id), node.name)
+                block_marks(doc, node_id), node.name, doc.latency.text([node_id]))
 
 
 def group_face(doc: Document, group_id: str) -> Face:
@@ -130,14 +134,18 @@ def group_face(doc: Document, group_id: str) -> Face:
     return Face(short_name(doc, group_id), kind, detail, shapes_text(summary.output_shapes)
                 if summary.output_shapes else "", counts_text(summary.params, summary.macs),
                 summary.status, first.message if first else "", first.hint if first else "",
-                summary.params, summary.macs, block_marks(doc, group_id), node.name)
+                summary.params, summary.macs, block_marks(doc, group_id), node.name,
+                doc.latency.text([m.id for m in members]))
 
 
 def measure_of(doc: Document, node_id: str, measure: str) -> int:
-    """A block's (or group's) parameters or MACs: its share bar is this over the total."""
+    """A block's (or group's) parameters, MACs or measured latency (µs): its share bar is
+    this over the total."""
     node = doc.graph.nodes.get(node_id)
     if node is None:
         return 0
+    if measure == "latency":
+        return doc.latency.micros(latency_ids(doc, node_id))
     if node.is_group:
         summary = doc.analysis.group(node_id)
         return summary.params if measure == "params" else summary.macs

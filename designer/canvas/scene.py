@@ -68,9 +68,15 @@ class CanvasScene(QGraphicsScene):
     def set_document(self, doc: Document) -> None:
         if self.doc is not None:
             self.doc.refreshed.disconnect(self.on_refresh)
+            self.doc.latency.changed.disconnect(self._latency_changed)
         self.doc = doc
         doc.refreshed.connect(self.on_refresh)
+        doc.latency.changed.connect(self._latency_changed)
         self.rebuild()
+
+    def _latency_changed(self) -> None:
+        if self.bar_measure == "latency":
+            self._update_bars(force=True)
 
     def rebuild(self) -> None:
         doc = self.doc
@@ -398,7 +404,8 @@ class CanvasScene(QGraphicsScene):
         network's total stays the same only the touched blocks (and their groups) can move."""
         doc = self.doc
         totals = doc.totals
-        total = totals["params"] if self.bar_measure == "params" else totals["macs"]
+        total = (doc.latency.total_micros() if self.bar_measure == "latency"
+                 else totals["params"] if self.bar_measure == "params" else totals["macs"])
         if force or total != self._bar_total:
             ids = self.blocks.keys()
         else:
@@ -414,7 +421,7 @@ class CanvasScene(QGraphicsScene):
             item = self.blocks.get(node_id)
             if item is None or not item.isVisible():
                 continue  # hidden blocks get their bar when they show (a structure change)
-            if item.is_group:
+            if item.is_group or self.bar_measure == "latency":
                 value = measure_of(doc, node_id, self.bar_measure)
             else:
                 c = counts.get(node_id)

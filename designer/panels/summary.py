@@ -14,10 +14,12 @@ from PySide6.QtWidgets import (
 )
 
 from designer.document import Document, Refresh
+from designer.latency import MeasuredLatency
 from engine.shapes import fmt_shape
 from engine.summary import HIDDEN_KINDS, Row, Summary, human_bytes, human_count, summarize
 
-HEADERS = ("Layer (type)", "Output shape", "Param #", "MACs", "Group")
+HEADERS = ("Layer (type)", "Output shape", "Param #", "MACs", "Latency (measured)", "Group")
+LATENCY = HEADERS.index("Latency (measured)")
 
 
 class SummaryModel(QAbstractTableModel):
@@ -25,6 +27,7 @@ class SummaryModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[Row] = []
         self.where: dict[str, int] = {}  # node id -> row
+        self.latency: MeasuredLatency | None = None
 
     def update_row(self, row: Row) -> None:
         i = self.where.get(row.node_id)
@@ -67,8 +70,10 @@ class SummaryModel(QAbstractTableModel):
                 return f"{row.params:,}"
             if column == 3:
                 return human_count(row.macs)
+            if column == LATENCY:
+                return self._latency(row.node_id)
             return row.group
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 3):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 3, LATENCY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and row.status != "ok":
             return QColor("#d12c2c") if row.status == "problem" else QColor("#b08a1e")
@@ -76,7 +81,20 @@ class SummaryModel(QAbstractTableModel):
             return row.node_id
         if role == Qt.ItemDataRole.ToolTipRole and column == 3:
             return f"{row.macs:,} multiply-accumulates per image"
+        if role == Qt.ItemDataRole.ToolTipRole and column == LATENCY and self.latency:
+            return self.latency.text([row.node_id]) or None
         return None
+
+    def _latency(self, node_id: str) -> str:
+        if self.latency is None or node_id not in self.latency.ms:
+            return ""
+        mark = " (stale)" if self.latency.stale else ""
+        return f"{self.latency.ms[node_id]:.3f} ms{mark}"
+
+    def latency_changed(self) -> None:
+        if self.rows:
+            self.dataChanged.emit(self.index(0, LATENCY), self.index(len(self.rows) - 1,
+                                                                      LATENCY))
 
 
 def row_for(doc: Document, node_id: str) -> Row | None:
@@ -120,7 +138,7 @@ class SummaryPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         width = self.table.fontMetrics().horizontalAdvance
         for column, sample in enumerate(("", "1024×112×112", "99,999,999", "999.99 M",
-                                         "layer4_2_downsample"), start=0):
+                                         "99.999 ms (stale)", "layer4_2_downsample")):
             if column:
                 header.resizeSection(column, width(sample) + 24)
         self.footer = QLabel(self)
@@ -136,8 +154,11 @@ class SummaryPanel(QWidget):
     def set_document(self, doc: Document) -> None:
         if self.doc is not None:
             self.doc.refreshed.disconnect(self.on_refresh)
+            self.doc.latency.changed.disconnect(self.model.latency_changed)
         self.doc = doc
+        self.model.latency = doc.latency
         doc.refreshed.connect(self.on_refresh)
+        doc.latency.changed.connect(self.model.latency_changed)
         self.refresh()
 
     def on_refresh(self, refresh: Refresh) -> None:
