@@ -70,3 +70,56 @@ def _by_prefix(name: str, known: dict[str, str]) -> str | None:
     is ``/C1/Conv``'s)."""
     best = max((k for k in known if k and name.startswith(k)), key=len, default=None)
     return known[best] if best is not None else None
+
+
+# What onnxruntime folds into the convolution or matrix product before it (BatchNorm, an
+# activation, a residual Add) or around a quantized one (QDQ pairs).
+FUSABLE = {"BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
+           "Add", "Sum", "QuantizeLinear", "DequantizeLinear"}
+FUSE_DEPTH = 4
+
+
+def _base(op_type: str) -> str:
+    for prefix in ("Fused", "QLinear"):
+        op_type = op_type.removeprefix(prefix)
+    return op_type
+
+
+def optimized_blocks(original: Any, optimized: Any, blocks: dict[str, str]) -> dict[str, str]:
+    """node_blocks for onnxruntime's optimized version of ``original``. A fused node is
+    named after the value it writes, which is the last fused op's (the ReLU after a
+    convolution and its BatchNorm): it belongs to the block of the op it runs, found by
+    walking back through what was fused into it."""
+    known = node_blocks(original, blocks)
+    by_name = {n.name: n for n in original.graph.node}
+    made_by = {o: n for n in original.graph.node for o in n.output}
+    fixed = dict(known)
+    for node in optimized.graph.node:
+        source = by_name.get(node.name) or made_by.get(node.name.removesuffix("_nchwc"))
+        if source is None:
+            continue
+        if _base(source.op_type) != _base(node.op_type):
+            source = _fused_source(source, _base(node.op_type), made_by) or source
+        if source.name in known:
+            fixed[node.name] = known[source.name]
+    return node_blocks(optimized, blocks, fixed)
+
+
+def _fused_source(last: Any, op_type: str, made_by: dict[str, Any]) -> Any:
+    """The nearest node of ``op_type`` upstream of ``last`` through fusable ops only
+    (breadth first, first inputs first)."""
+    level = [last]
+    for _ in range(FUSE_DEPTH):
+        following = []
+        for node in level:
+            if node.op_type not in FUSABLE:
+                continue
+            for value in node.input:
+                producer = made_by.get(value)
+                if producer is None:
+                    continue
+                if _base(producer.op_type) == op_type:
+                    return producer
+                following.append(producer)
+        level = following
+    return None

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.export import ExportError
-from engine.export.onnx_blocks import attr_blocks, node_blocks
+from engine.export.onnx_blocks import attr_blocks, optimized_blocks
 from engine.graph import Graph
 from engine.summary import human_count
 
@@ -99,7 +99,6 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
     weighted = weighted or set()
     blocks = attr_blocks(graph, attr_of)
     original = onnx.load(str(onnx_path))
-    known = node_blocks(original, blocks)
     with tempfile.TemporaryDirectory(prefix="netdraft-profile-") as tmp:
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -116,7 +115,7 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
         optimized = onnx.load(options.optimized_model_filepath)
-    owner = node_blocks(optimized, blocks, known)
+    owner = optimized_blocks(original, optimized, blocks)
     runs_seen = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
     runs_seen = sorted(runs_seen, key=lambda r: r["ts"])[-runs:]
     # The faster half of the runs, so runs slowed by another process on the machine do

@@ -68,6 +68,34 @@ def test_a_folded_batchnorm_is_listed_without_time(tmp_path, capsys):
     check(result, load(path).graph)
     bn = next(b for b in result["blocks"] if b["kind"] == "BatchNorm")
     assert bn["nodes"] == 0 and bn["ms"] == 0  # onnxruntime folds it into the convolution
+    conv = next(b for b in result["blocks"] if b["kind"] == "Conv2D")
+    assert conv["nodes"] >= 1 and conv["ms"] > 0
+
+
+@pytest.mark.slow
+def test_fused_convolutions_count_for_the_convolution_not_the_relu_after_it(tmp_path,
+                                                                           capsys):
+    """onnxruntime names a Conv+BatchNorm+ReLU (+ residual Add) node after the ReLU's
+    output; its time is the convolution's."""
+    from engine import templates
+    from engine.project import load, save
+
+    project = templates.open_template("resnet18")
+    for node in project.graph.leaves():
+        if node.kind == "Input":
+            project.graph.set_param(node.id, "shape", [3, 32, 32])
+    path = tmp_path / "r18.netdraft"
+    save(project, path)
+    code, out, err = profile(capsys, str(path), "--weights", "none", "--runs", "3", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    check(result, load(path).graph)
+    kinds = {}
+    for b in result["blocks"]:
+        kinds.setdefault(b["kind"], []).append(b)
+    assert all(b["nodes"] >= 1 and b["ms"] > 0 for b in kinds["Conv2D"])
+    assert all(b["nodes"] == 0 for b in kinds["BatchNorm"])
+    assert "ReLU" not in kinds  # fused into the convolutions: no time, no MACs
 
 
 @pytest.mark.slow
