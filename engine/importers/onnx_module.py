@@ -138,6 +138,8 @@ OPS: dict[str, Any] = {
                                                            int(pads[i + x.dim()]))],
         value=0.0 if value is None else float(value)),
     "Resize": _resize,
+    "LayerNormalization": lambda x, scale, bias=None, **a: F.layer_norm(
+        x, x.shape[a.get("axis", -1) % x.dim():], scale, bias, a.get("epsilon", 1e-5)),
 }
 _DTYPES = {1: torch.float32, 6: torch.int32, 7: torch.int64, 9: torch.bool, 11: torch.float64}
 

@@ -137,3 +137,34 @@ def test_cli_gives_one_line_not_a_traceback(tmp_path):
     assert result.returncode in (1, 2), result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "vit_b_16 cannot run on 3×64×64" in result.stderr
+
+
+class _ChannelsLastNorm(torch.nn.Module):
+    """ConvNeXt's pattern: a LayerNorm over channels between two permutes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.norm = torch.nn.LayerNorm(8, eps=1e-6)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.norm(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_onnx_layer_normalization_runs_in_a_kept_backbone(tmp_path):
+    """ConvNeXt's, Swin's and ViT's ONNX files hold LayerNormalization: it was 'cannot run'."""
+    from test_onnx_import import export, import_built
+
+    torch.manual_seed(0)
+    model = _ChannelsLastNorm().eval()
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 1.5)
+        model.norm.bias.normal_(0, 0.2)
+    path = export(model, 16, tmp_path / "ln.onnx", dynamo=True)
+    imported, module = import_built(path, tmp_path, keep_unknown=True)
+    assert [n.kind for n in imported.project.graph.leaves()] == ["Input", "Backbone", "Output"]
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert max_diff(module(x), model(x)) <= TOLERANCE
