@@ -223,9 +223,14 @@ def _int8(project: Project, project_path: str | Path | None, module: torch.nn.Mo
     from engine.export.int8 import build_int8
 
     net = validation_network(project, project_path, request.weights)
-    validation = image_samples(net, None, "cannot measure INT8 accuracy")
-    calibration = validation if request.calibration is None else \
-        image_samples(net, request.calibration, "cannot calibrate INT8")
+    if request.calibration is None:
+        validation = calibration = image_samples(net, None, "cannot calibrate INT8")
+    else:
+        calibration = image_samples(net, request.calibration, "cannot calibrate INT8")
+        try:
+            validation = image_samples(net, None, "cannot measure INT8 accuracy")
+        except ExportError:  # no validation part: the accuracy is the calibration set's
+            validation = calibration
     target = Path(request.onnx or "model.onnx")
     with tempfile.TemporaryDirectory(prefix="netdraft-export-") as tmp:
         float_path = Path(tmp) / "float32.onnx"
@@ -284,7 +289,7 @@ def image_samples(net: Any, spec: str | None, why: str):
     if not xs:
         raise ExportError(f"{why}: no image of {source} could be read", 2)
     return Samples(torch.cat(xs).numpy().astype("float32"), torch.cat(ys).numpy(),
-                   f"{part} images of {source}")
+                   f"images of {source}" if part == "all" else f"{part} images of {source}")
 
 
 REAL_BATCH = 16  # real images for a dynamic-batch model: a few of several classes
