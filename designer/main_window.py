@@ -338,7 +338,8 @@ class MainWindow(QMainWindow):
                           "<b>Netdraft</b><br>Design and validate convolutional neural "
                           "networks, then train them from the window: choose data in the "
                           "Data panel, preview augmentation, press Train (F5) and watch the "
-                          "curves; compare runs in Run History. Import pretrained networks "
+                          "curves; compare runs in Run History, evaluate them, and look inside "
+                          "with feature maps and Grad-CAM. Import pretrained networks "
                           "(File > Import), freeze them and give them a new head, and export "
                           "to ONNX with a parity check, PyTorch code or safetensors (File > "
                           "Export).")
