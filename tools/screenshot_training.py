@@ -7,32 +7,19 @@ with the Evaluation panel on that run once stopped, and with the Feature Maps of
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def wait(app, condition, seconds: float) -> bool:
-    import time
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+from shots import ROOT, isolate, wait  # noqa: E402
 
 
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
     scratch = Path(tempfile.mkdtemp(prefix="netdraft-shots-"))
-    os.environ.setdefault("NETDRAFT_SETTINGS", str(scratch / "settings.ini"))
-    os.environ.setdefault("NETDRAFT_RECOVERY_DIR", str(scratch / "recovery"))
+    isolate(scratch)
     from designer.app import make_app
     from designer.document import Document
     from designer.main_window import MainWindow

@@ -9,25 +9,14 @@ The weights are a seeded, randomly initialised ResNet-18 state dict (nothing is 
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def wait(app, condition, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+from shots import ROOT, isolate, wait  # noqa: E402
 
 
 def main() -> int:
@@ -36,8 +25,7 @@ def main() -> int:
     scratch = Path(tempfile.gettempdir()) / "netdraft-demo"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
-    os.environ.setdefault("NETDRAFT_SETTINGS", str(scratch / "settings.ini"))
-    os.environ.setdefault("NETDRAFT_RECOVERY_DIR", str(scratch / "recovery"))
+    isolate(scratch)
     import torch
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QFileDialog

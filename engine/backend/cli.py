@@ -21,7 +21,7 @@ from engine.runs import new_run_dir
 from engine.templates import TEMPLATE_DIR
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -41,8 +41,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", metavar="SPEC",
                    help="digits, shapes, a folder of class subfolders, MNIST IDX files, a "
                         "CSV of path,label or an .npz with x and y")
-    p.add_argument("--epochs", type=_positive, metavar="N")
-    p.add_argument("--batch-size", type=_positive, metavar="N")
+    p.add_argument("--epochs", type=positive_int, metavar="N")
+    p.add_argument("--batch-size", type=positive_int, metavar="N")
     p.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--out", metavar="RUN_DIR",
                    help="where checkpoints and metrics go (default runs/NAME-TIME beside FILE)")

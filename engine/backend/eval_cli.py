@@ -16,21 +16,12 @@ import sys
 import traceback
 from typing import Any
 
+from engine.backend.cli import positive_int
 from engine.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, load_project
 
 MISCLASSIFIED_SHOWN = 20   # rows of the human report's misclassified table
 CONFUSION_SHOWN = 20       # the largest confusion matrix the human report prints
 NAME_WIDTH = 18
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, received {value}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -45,7 +36,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", metavar="SPEC",
                    help="evaluate on all of SPEC (its validation part when it has one) "
                         "instead of the run's validation data; SPEC as for train")
-    p.add_argument("--batch-size", type=_positive, metavar="N",
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
                    help="samples per forward pass (default: the run's batch size)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_evaluate)
@@ -57,7 +48,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("file", metavar="FILE", help="a .netdraft project")
     _weights_and_device(p)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="png, jpg, bmp or webp files")
-    p.add_argument("--top", type=_positive, default=5, metavar="K",
+    p.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="classes shown per image (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_predict)
