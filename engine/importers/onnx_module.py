@@ -91,6 +91,13 @@ def _resize(x, roi=None, scales=None, sizes=None, **a):
                          **extra)
 
 
+def _div(a, b):
+    """ONNX divides integers as integers (ShuffleNet's channels // 2 feeding a Slice)."""
+    if a.is_floating_point() or b.is_floating_point():
+        return torch.div(a, b)
+    return torch.div(a, b, rounding_mode="trunc")
+
+
 OPS: dict[str, Any] = {
     "Conv": _conv, "ConvTranspose": _conv_t, "Gemm": _gemm,
     "MatMul": lambda a, b: a @ b,
@@ -112,7 +119,7 @@ OPS: dict[str, Any] = {
     "GlobalMaxPool": lambda x: x.amax(dim=(2, 3), keepdim=True),
     "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
     "ReduceMax": _reduce(torch.amax),
-    "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div,
+    "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": _div,
     "Pow": torch.pow, "Sqrt": torch.sqrt, "Exp": torch.exp, "Erf": torch.erf,
     "Neg": torch.neg, "Abs": torch.abs,
     "Sum": lambda *xs: torch.stack(xs).sum(0),
@@ -138,6 +145,7 @@ OPS: dict[str, Any] = {
                                                            int(pads[i + x.dim()]))],
         value=0.0 if value is None else float(value)),
     "Resize": _resize,
+    "Where": lambda condition, a, b: torch.where(condition.bool(), a, b),
     "LayerNormalization": lambda x, scale, bias=None, **a: F.layer_norm(
         x, x.shape[a.get("axis", -1) % x.dim():], scale, bias, a.get("epsilon", 1e-5)),
 }

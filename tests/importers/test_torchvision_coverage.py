@@ -168,3 +168,38 @@ def test_onnx_layer_normalization_runs_in_a_kept_backbone(tmp_path):
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert max_diff(module(x), model(x)) <= TOLERANCE
+
+
+class _ShuffleBlock(torch.nn.Module):
+    """ShuffleNet v2's unit: chunk the channels, one half through a branch, concat, shuffle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.branch = torch.nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        x1, x2 = self.conv(x).chunk(2, dim=1)
+        x = torch.cat((x1, torch.relu(self.branch(x2))), dim=1)
+        b, c, h, w = x.size()
+        x = x.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, -1, h, w)
+        return x.mean((2, 3))
+
+
+def test_onnx_integer_division_and_where_run_in_a_kept_backbone(tmp_path):
+    """TorchScript's ShuffleNet file slices at channels / 2 computed by an integer Div (torch's
+    true division gave a float index: 'cannot run it'); VGG's dynamo file holds Where."""
+    from test_onnx_import import export, import_built
+
+    from engine.importers.onnx_module import OPS
+
+    torch.manual_seed(0)
+    model = _ShuffleBlock().eval()
+    path = export(model, 16, tmp_path / "shuffle.onnx")
+    _, module = import_built(path, tmp_path, keep_unknown=True)
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert max_diff(module(x), model(x)) <= TOLERANCE
+    where = OPS["Where"](torch.tensor([True, False]), torch.tensor([1.0, 2.0]),
+                         torch.tensor([3.0, 4.0]))
+    assert where.tolist() == [1.0, 4.0]
