@@ -98,6 +98,14 @@ def _div(a, b):
     return torch.div(a, b, rounding_mode="trunc")
 
 
+def _constant_of_shape(shape, value=None):
+    """The value attribute came through JSON as a one-element list: its type gives the dtype."""
+    fill = (value or [0.0])[0]
+    dtype = torch.bool if isinstance(fill, bool) else torch.int64 if isinstance(fill, int) \
+        else torch.float32
+    return torch.full([int(v) for v in shape.tolist()], fill, dtype=dtype)
+
+
 OPS: dict[str, Any] = {
     "Conv": _conv, "ConvTranspose": _conv_t, "Gemm": _gemm,
     "MatMul": lambda a, b: a @ b,
@@ -146,6 +154,11 @@ OPS: dict[str, Any] = {
         value=0.0 if value is None else float(value)),
     "Resize": _resize,
     "Where": lambda condition, a, b: torch.where(condition.bool(), a, b),
+    "Equal": torch.eq,
+    "Mod": lambda a, b, **k: torch.fmod(a, b) if k.get("fmod", 0) else torch.remainder(a, b),
+    "Expand": lambda x, shape: x.expand(torch.broadcast_shapes(x.shape,
+                                                               tuple(shape.tolist()))),
+    "ConstantOfShape": _constant_of_shape,
     "LayerNormalization": lambda x, scale, bias=None, **a: F.layer_norm(
         x, x.shape[a.get("axis", -1) % x.dim():], scale, bias, a.get("epsilon", 1e-5)),
 }

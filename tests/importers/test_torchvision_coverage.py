@@ -203,3 +203,18 @@ def test_onnx_integer_division_and_where_run_in_a_kept_backbone(tmp_path):
     where = OPS["Where"](torch.tensor([True, False]), torch.tensor([1.0, 2.0]),
                          torch.tensor([3.0, 4.0]))
     assert where.tolist() == [1.0, 4.0]
+
+
+def test_onnx_ops_of_transformer_files_run_as_onnx_defines_them():
+    """ViT's and Swin's TorchScript ONNX files hold Mod, Equal, Expand and ConstantOfShape:
+    they were 'cannot run' even as one Backbone."""
+    from engine.importers.onnx_module import OPS
+
+    a, b = torch.tensor([-3, 5]), torch.tensor([2, 2])
+    assert OPS["Mod"](a, b).tolist() == [1, 1]  # fmod=0: the divisor's sign, as Python's %
+    assert OPS["Mod"](a, b, fmod=1).tolist() == [-1, 1]
+    assert OPS["Equal"](a, torch.tensor([-3, 4])).tolist() == [True, False]
+    assert OPS["Expand"](torch.ones(3, 1), torch.tensor([2, 1, 4])).shape == (2, 3, 4)
+    filled = OPS["ConstantOfShape"](torch.tensor([2, 3]), value=[1])
+    assert filled.dtype == torch.int64 and filled.shape == (2, 3) and filled.eq(1).all()
+    assert OPS["ConstantOfShape"](torch.tensor([2])).dtype == torch.float32
