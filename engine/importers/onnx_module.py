@@ -77,9 +77,23 @@ def _slice(x, starts, ends, axes=None, steps=None, **a):
     steps = steps.tolist() if steps is not None else [1] * len(axes)
     for s, e, ax, st in zip(starts.tolist(), ends.tolist(), axes, steps):
         size = out.shape[ax]
+        if st < 0:  # torch slices forwards only: pick the indices (Swin's reversed rolls)
+            s, e = s + size if s < 0 else s, e + size if e < 0 else e
+            s, e = min(max(s, -1), size - 1), min(max(e, -1), size - 1)
+            out = out.index_select(ax, torch.arange(s, e, st, device=out.device))
+            continue
         e = max(min(e, size), -size - 1) if e < 0 else min(e, size)
         out = out[(slice(None),) * (ax % out.dim()) + (slice(s, e, st),)]
     return out
+
+
+def _gather(x, i, axis=0):
+    """ONNX's negative indices count from the end (MaxViT's relative positions)."""
+    axis %= x.dim()
+    flat = i.reshape(-1)
+    flat = torch.where(flat < 0, flat + x.shape[axis], flat)
+    return torch.index_select(x, axis, flat).reshape(x.shape[:axis] + i.shape
+                                                     + x.shape[axis + 1:])
 
 
 def _resize(x, roi=None, scales=None, sizes=None, **a):
@@ -96,6 +110,14 @@ def _div(a, b):
     if a.is_floating_point() or b.is_floating_point():
         return torch.div(a, b)
     return torch.div(a, b, rounding_mode="trunc")
+
+
+def _scatter_nd(data, indices, updates, reduction="none"):
+    if reduction != "none":
+        raise ValueError(f"ScatterND with reduction {reduction!r}")
+    out = data.clone()
+    out[tuple(indices[..., k] for k in range(indices.shape[-1]))] = updates
+    return out
 
 
 def _constant_of_shape(shape, value=None):
@@ -140,8 +162,7 @@ OPS: dict[str, Any] = {
         axes is not None or "axes" in a) else x.squeeze(),
     "Unsqueeze": lambda x, axes=None, **a: x.reshape(_unsqueezed(x.shape, _axes(a, axes))),
     "Shape": lambda x, **a: torch.tensor(x.shape, dtype=torch.int64),
-    "Gather": lambda x, i, **a: torch.index_select(x, a.get("axis", 0), i.reshape(-1)).reshape(
-        x.shape[:a.get("axis", 0)] + i.shape + x.shape[a.get("axis", 0) + 1:]),
+    "Gather": _gather,
     "GatherND": lambda x, i, **a: x[tuple(i[..., k] for k in range(i.shape[-1]))],
     "Slice": _slice,
     "Cast": lambda x, **a: x.to(_DTYPES.get(a.get("to", 1), torch.float32)),
@@ -159,6 +180,11 @@ OPS: dict[str, Any] = {
     "Expand": lambda x, shape: x.expand(torch.broadcast_shapes(x.shape,
                                                                tuple(shape.tolist()))),
     "ConstantOfShape": _constant_of_shape,
+    "Not": torch.logical_not,
+    "Range": lambda start, limit, delta: torch.arange(start.item(), limit.item(), delta.item(),
+                                                      dtype=start.dtype),
+    "ScatterND": _scatter_nd,
+    "Einsum": lambda *xs, equation: torch.einsum(equation, *xs),
     "LayerNormalization": lambda x, scale, bias=None, **a: F.layer_norm(
         x, x.shape[a.get("axis", -1) % x.dim():], scale, bias, a.get("epsilon", 1e-5)),
 }

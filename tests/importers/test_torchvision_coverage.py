@@ -218,3 +218,24 @@ def test_onnx_ops_of_transformer_files_run_as_onnx_defines_them():
     filled = OPS["ConstantOfShape"](torch.tensor([2, 3]), value=[1])
     assert filled.dtype == torch.int64 and filled.shape == (2, 3) and filled.eq(1).all()
     assert OPS["ConstantOfShape"](torch.tensor([2])).dtype == torch.float32
+
+
+def test_onnx_ops_of_swin_and_maxvit_files_run_as_onnx_defines_them():
+    """Swin's file reverses with negative Slice steps and writes with ScatterND, Range and
+    Not; MaxViT's gathers with negative indices and multiplies with Einsum."""
+    from engine.importers.onnx_module import OPS
+
+    x = torch.arange(10).reshape(2, 5)
+    reversed_ = OPS["Slice"](x, torch.tensor([-1]), torch.tensor([-2**63]), torch.tensor([1]),
+                             torch.tensor([-1]))
+    assert reversed_.tolist() == x.flip(1).tolist()
+    assert OPS["Slice"](x, torch.tensor([3]), torch.tensor([0]), torch.tensor([1]),
+                        torch.tensor([-2])).tolist() == [[3, 1], [8, 6]]
+    assert OPS["Gather"](x, torch.tensor([-1, 0]), axis=1).tolist() == [[4, 0], [9, 5]]
+    scattered = OPS["ScatterND"](torch.zeros(3, 2), torch.tensor([[2], [0]]),
+                                 torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert scattered.tolist() == [[3.0, 4.0], [0.0, 0.0], [1.0, 2.0]]
+    assert OPS["Range"](torch.tensor(1), torch.tensor(7), torch.tensor(2)).tolist() == [1, 3, 5]
+    assert OPS["Not"](torch.tensor([True, False])).tolist() == [False, True]
+    a, b = torch.rand(2, 3), torch.rand(3, 4)
+    assert torch.allclose(OPS["Einsum"](a, b, equation="ij,jk->ik"), a @ b)
