@@ -112,14 +112,19 @@ def find_cut(gm: fx.GraphModule, cut: str) -> fx.Node:
 
 def cut_model(model: nn.Module, cut: str) -> nn.Module:
     """The model up to and including ``cut``; layers after it (and their weights) are gone.
-    Uncut, the model itself: one that torch.fx cannot trace (ViT) still runs whole."""
-    if not cut:
-        return model
+
+    Traced in eval mode, so training-only branches (GoogLeNet's auxiliary heads) stay out
+    even when the Backbone trains. Uncut, a model torch.fx cannot trace runs whole.
+    """
     try:
         gm = trace(model)
     except UntraceableError as exc:
+        if not cut:
+            return model
         raise BackboneError(f"cannot cut this network at {cut!r}: {exc}; keep it whole "
                             "(no cut)") from None
+    if not cut:
+        return gm
     keep = find_cut(gm, cut)
     output = next(n for n in gm.graph.nodes if n.op == "output")
     output.args = (keep,)
