@@ -156,7 +156,10 @@ def counts(module: nn.Module) -> tuple[int, int]:
 
 
 def output_shape(module: nn.Module, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-    device = next((t.device for t in module.state_dict().values()), torch.device("cpu"))
+    # The weights' device (meta at import): a traced constant, first in the state dict, may
+    # be a CPU tensor that torch.fx made while tracing.
+    device = next((t.device for t in module.parameters()),
+                  next((t.device for t in module.state_dict().values()), torch.device("cpu")))
     with torch.no_grad():
         out = module(torch.zeros(1, *in_shape, device=device))
     if not isinstance(out, torch.Tensor):

@@ -46,11 +46,20 @@ class LeafTracer(fx.Tracer):
 
 
 def trace(model: nn.Module) -> fx.GraphModule:
+    """The traced module. The tensors torch.fx finds made in forward (MaxViT's) become its
+    buffers _tensor_constant0, 1, …; the tracer leaves them on ``model`` too, where a second
+    trace would number its own from 22: they are removed, so the names (the keys of the
+    weights stored for a Backbone) are the same however often a model is traced."""
+    before = set(model.__dict__)
     try:
         return fx.GraphModule(model, LeafTracer().trace(model))
     except (fx.proxy.TraceError, TypeError, NotImplementedError) as exc:
         raise UntraceableError(f"torch.fx cannot trace it ({type(exc).__name__}: "
                                f"{_first_line(exc)})") from None
+    finally:
+        for name in set(model.__dict__) - before:
+            if name.startswith("_tensor_constant"):
+                delattr(model, name)
 
 
 def _first_line(exc: BaseException) -> str:

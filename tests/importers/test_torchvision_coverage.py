@@ -239,3 +239,41 @@ def test_onnx_ops_of_swin_and_maxvit_files_run_as_onnx_defines_them():
     assert OPS["Not"](torch.tensor([True, False])).tolist() == [False, True]
     a, b = torch.rand(2, 3), torch.rand(3, 4)
     assert torch.allclose(OPS["Einsum"](a, b, equation="ij,jk->ik"), a @ b)
+
+
+class _Shift(torch.nn.Module):
+    """A tensor made in forward, as MaxViT's are: torch.fx keeps it as a constant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(x) + torch.tensor(0.5)
+
+
+def test_a_kept_backbone_with_traced_constants_loads_its_weights(tmp_path, monkeypatch):
+    """The import traces twice (blocks, then the Backbone): the second trace numbered its
+    constants from 1, the built network from 0, so the stored weights never fit (MaxViT's
+    Backbone re-initialized: 1.5 off torchvision)."""
+    from torchvision import models
+
+    original = models.get_model_builder("squeezenet1_1")
+
+    def builder(**kwargs):
+        model = original(**kwargs)
+        model.features[1] = _Shift()
+        return model
+
+    monkeypatch.setattr(models, "get_model_builder", lambda name: builder)
+    torch.manual_seed(0)
+    model = builder(weights=None).eval()
+    weights_file = save_state(model, tmp_path / "s.pth")
+    imported = import_torchvision("squeezenet1_1", str(weights_file), input_shape=(3, 64, 64),
+                                  keep_unknown=True)
+    project_path = tmp_path / "s.netdraft"
+    weights.save(imported.project, project_path, imported.tensors, "imported")
+    module, report = build_with_weights(imported.project, project_path)
+    x = pixels(64)
+    with torch.no_grad():
+        assert max_diff(module(x), model(network_input(module, x))) <= TOLERANCE
