@@ -205,7 +205,9 @@ class FileController:
             return False
         if ask and not self.maybe_save():
             return False
-        self.window.set_document(Document(with_layout(project), path=Path(path)))
+        # A file whose blocks overlap (`main.py new` writes a template's compact grid) is
+        # laid out; any other keeps the user's arrangement.
+        self.window.set_document(Document(with_layout(project, tidy=True), path=Path(path)))
         self.window.view.show_start()
         self.remember(str(Path(path).resolve()))
         return True

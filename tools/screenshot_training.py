@@ -1,5 +1,6 @@
 """Save the training screenshots of the docs: the whole window with the Data panel after its
-scan, with the Training panel mid-run (a real LeNet-5 run on digits, curves streaming), and
+scan, with the Training panel mid-run (a real LeNet-5 run on digits, curves streaming, and the
+canvas's live block telemetry), and
 with the Evaluation panel on that run once stopped, and with the Feature Maps of its C1.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshot_training.py [OUT_DIR]
@@ -21,20 +22,19 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="netdraft-shots-"))
     isolate(scratch)
     from designer.app import make_app
-    from designer.document import Document
     from designer.main_window import MainWindow
     from engine import project as projects
     from engine import templates
 
     app = make_app([])
     project = templates.open_template("lenet-5")
-    project.training.update({"epochs": 12, "threads": 1})
+    project.training.update({"epochs": 12, "threads": 1, "telemetry_every": 5})
     path = scratch / "lenet-5.netdraft"
     projects.save(project, path)
     window = MainWindow()
     window.resize(1500, 950)
     window.set_theme("light", save=False)
-    window.set_document(Document(projects.load(path), path))
+    window.files.open_path(path, ask=False)  # as a user opens it (laid out if crowded)
     window.show()
     window.view.fit()
     window.show_panel("data")
@@ -51,6 +51,13 @@ def main() -> int:
         return 1
     wait(app, lambda: False, 0.6)
     window.grab().save(str(out / "screenshot-training.png"))
+    # The same run's live block telemetry, at 100 % around C3.
+    view = window.view
+    view.zoom_by(1.0 / view.zoom())
+    view.centerOn(window.scene.blocks[window.doc.graph.by_name("C3").id])
+    wait(app, lambda: False, 0.3)
+    view.grab().save(str(out / "screenshot-telemetry.png"))
+    view.fit()
     window.trainer.stop()
     wait(app, lambda: not window.trainer.running, 60)
     window.show_panel("evaluation")
@@ -80,6 +87,7 @@ def main() -> int:
     window.grab().save(str(out / "screenshot-features.png"))
     window.files.autosaver.discard()
     print(out / "screenshot-data.png", out / "screenshot-training.png",
+          out / "screenshot-telemetry.png",
           out / "screenshot-evaluation.png", out / "screenshot-features.png")
     return 0
 

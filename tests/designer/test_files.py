@@ -312,3 +312,22 @@ def test_later_keeps_every_copy(qtbot, tmp_path):
     dialog.show()
     dialog.later.click()
     assert not dialog.isVisible() and dialog.choice == RecoveryChoice()
+
+
+def test_a_project_written_by_new_opens_with_its_blocks_apart(window, tmp_path):
+    """`main.py new --template` writes the template's compact grid; opened in the window
+    its blocks must not overlap."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from designer.files import overlapping
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "lenet.netdraft"
+    subprocess.run([sys.executable, str(root / "main.py"), "new", "--template", "lenet-5",
+                    "-o", str(path)], check=True, capture_output=True, timeout=120)
+    assert window.files.open_path(path, ask=False)
+    doc = window.doc
+    assert not overlapping(doc.graph, doc.positions, list(doc.collapsed))
+    assert not doc.modified
