@@ -194,8 +194,9 @@ class SumPool2d(nn.Module):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         top, bottom, left, right = self.pads
         h, w = x.shape[-2], x.shape[-1]
-        out_h = pooled_size(h, kh, sh, top, bottom, self.ceil_mode)
-        out_w = pooled_size(w, kw, sw, left, right, self.ceil_mode)
+        first = not self.symmetric
+        out_h = pooled_size(h, kh, sh, top, bottom, self.ceil_mode, padded_first=first)
+        out_w = pooled_size(w, kw, sw, left, right, self.ceil_mode, padded_first=first)
         extra_h = max(0, (out_h - 1) * sh + kh - (h + top + bottom))
         extra_w = max(0, (out_w - 1) * sw + kw - (w + left + right))
         # Even padding stays torch's own, so torch still refuses more than half a window.

@@ -231,10 +231,11 @@ def _sum_pool(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
     # The padding SumPool2d works out per call depends only on H×W, fixed by the Input.
     win = window(p)
     (kh, kw), (sh, sw) = pair(win["kernel_size"]), pair(win["stride"])
-    (left, right, top, bottom), _ = _pool_pads(p)
+    (left, right, top, bottom), symmetric = _pool_pads(p)
     _, h, w = inputs[0]
-    out_h = pooled_size(h, kh, sh, top, bottom, p["ceil_mode"])
-    out_w = pooled_size(w, kw, sw, left, right, p["ceil_mode"])
+    first = not symmetric
+    out_h = pooled_size(h, kh, sh, top, bottom, p["ceil_mode"], padded_first=first)
+    out_w = pooled_size(w, kw, sw, left, right, p["ceil_mode"], padded_first=first)
     bottom += max(0, (out_h - 1) * sh + kh - (h + top + bottom))
     right += max(0, (out_w - 1) * sw + kw - (w + left + right))
     pads = (left, right, top, bottom)

@@ -25,16 +25,23 @@ CEIL_MODE = Param("ceil_mode", "bool", False,
 
 
 def pooled_size(size: int, kernel: int, stride: int, before: int, after: int,
-                ceil_mode: bool) -> int:
+                ceil_mode: bool, padded_first: bool | None = None) -> int:
     """Output length along one axis as the built module computes it: torch's own padding
-    when both sides are equal, else the zeros are added first.
+    when the padding is even, else the zeros are added first. ``padded_first`` says which
+    (default: this axis's sides differ); the module pads both axes first when either is
+    uneven, and with ceil_mode the two differ (torch drops a window that starts in its own
+    padding, not in padding added before).
 
     >>> pooled_size(5, 2, 2, 0, 0, ceil_mode=False), pooled_size(5, 2, 2, 0, 0, ceil_mode=True)
     (2, 3)
     >>> pooled_size(3, 2, 2, 1, 1, ceil_mode=True)  # a window may not start in the padding
     2
+    >>> pooled_size(8, 3, 3, 1, 1, ceil_mode=True, padded_first=True)  # the other axis uneven
+    4
     """
-    if before == after:
+    if padded_first is None:
+        padded_first = before != after
+    if not padded_first:
         return conv_output_size(size, kernel, stride, before, ceil_mode=ceil_mode)
     return conv_output_size(size + before + after, kernel, stride, 0, ceil_mode=ceil_mode)
 
@@ -67,8 +74,9 @@ def _pool_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
         return (c, out_h, out_w)
     sh, sw = pair(win["stride"])
     top, bottom, left, right = resolve_padding(p["padding"], (kh, kw))
-    out_h = pooled_size(h, kh, sh, top, bottom, ceil_mode=True)
-    out_w = pooled_size(w, kw, sw, left, right, ceil_mode=True)
+    padded_first = not (top == bottom and left == right)  # as the built module pads
+    out_h = pooled_size(h, kh, sh, top, bottom, ceil_mode=True, padded_first=padded_first)
+    out_w = pooled_size(w, kw, sw, left, right, ceil_mode=True, padded_first=padded_first)
     if out_h < 1 or out_w < 1:
         # Raises: the window does not fit its padded input.
         spatial_out("pool", h, w, win, "pool_size")

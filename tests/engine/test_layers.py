@@ -483,3 +483,12 @@ MESSAGES = [
                          ids=[f"{m.split()[0]}-{i}" for i, (_, _, m) in enumerate(MESSAGES)])
 def test_problem_messages(graph, name, message):
     assert problem(graph, name) == message
+
+
+@pytest.mark.parametrize("kind_id", ["MaxPool2D", "AvgPool2D", "SumPool2D"])
+def test_same_padding_uneven_on_one_axis_with_ceil_mode_matches_torch(kind_id):
+    """Found by hypothesis: a 3×2 'same' pool pads both axes before pooling (the 2-wide
+    axis is uneven), so a window starting in the height's padding is kept, as torch keeps
+    it."""
+    check_kind(kind_id, [(1, 8, 1)], {"pool_size": [3, 2], "stride": None,
+                                      "padding": "same", "ceil_mode": True})
