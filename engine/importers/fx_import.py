@@ -9,9 +9,13 @@ and never dropped silently: the caller fails with that list or keeps the model i
 
 from __future__ import annotations
 
+import gc
 import operator
 import re
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +49,25 @@ class LeafTracer(fx.Tracer):
         return next(m.children(), None) is None or isinstance(m, OPAQUE)
 
 
+_TRACING = threading.Lock()
+
+
+@contextmanager
+def _collections_held_off() -> Iterator[None]:
+    """torch.fx reads its callers' bytecode through frame objects while it traces; a
+    garbage collection that another thread started meanwhile (the designer traces on a
+    worker while the window runs) crashed CPython 3.11 in the collector. One trace at a
+    time, with automatic collections held off until it ends."""
+    with _TRACING:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if was_enabled:
+                gc.enable()
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
     """The traced module. The tensors torch.fx finds made in forward (MaxViT's) become its
     buffers _tensor_constant0, 1, …; the tracer leaves them on ``model`` too, where a second
@@ -52,7 +75,8 @@ def trace(model: nn.Module) -> fx.GraphModule:
     weights stored for a Backbone) are the same however often a model is traced."""
     before = set(model.__dict__)
     try:
-        return fx.GraphModule(model, LeafTracer().trace(model))
+        with _collections_held_off():
+            return fx.GraphModule(model, LeafTracer().trace(model))
     except (fx.proxy.TraceError, TypeError, NotImplementedError) as exc:
         raise UntraceableError(f"torch.fx cannot trace it ({type(exc).__name__}: "
                                f"{_first_line(exc)})") from None
