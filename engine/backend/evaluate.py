@@ -27,11 +27,11 @@ import torch
 from engine import settings as settings_schema
 from engine.backend import images
 from engine.backend.augment import AugmentConfig
+from engine.backend.batching import FileDataset
 from engine.backend.build import GraphModule, build_module
 from engine.backend.data import (
     DataError,
     DataNotFound,
-    FileDataset,
     Split,
     Target,
     check_decodable,

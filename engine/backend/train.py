@@ -25,8 +25,9 @@ from engine import project as project_io
 from engine import settings as settings_schema
 from engine.backend import checkpoint, distributed, run_folder, telemetry
 from engine.backend.augment import AugmentConfig, Augmenter
+from engine.backend.batching import batches, place
 from engine.backend.build import apply_freezing, build_module, frozen_modules
-from engine.backend.data import DataBundle, Target, batches, load_data, place, target_of
+from engine.backend.data import DataBundle, Target, load_data, target_of
 from engine.backend.events import ConsoleSink, NullSink, Sink
 from engine.backend.metrics import Meter, MetricsLog, finite
 from engine.backend.optim import Loss, Schedule, Scorer, make_optimizer

@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.backend.batching import batches
 from engine.backend.data import (
     DataError,
     DataNotFound,
     Target,
-    batches,
     load_data,
     stratified_split,
 )

@@ -221,7 +221,8 @@ def test_streamed_validation_counts_its_unreadable_images_too(tmp_path):
 def test_an_image_too_large_to_decode_safely_is_skipped_as_unreadable(tmp_path, monkeypatch):
     from PIL import Image
 
-    from engine.backend.data import FileDataset, Target, load_data
+    from engine.backend.batching import FileDataset
+    from engine.backend.data import Target, load_data
     from tests.backend.test_data import settings
 
     for name, size in (("cat/small.png", 10), ("dog/small.png", 10), ("dog/huge.png", 40)):
