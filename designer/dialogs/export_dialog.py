@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QRadioButton,
     QSpinBox,
     QTextBrowser,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from designer import workers
 from designer.dialogs.import_dialog import FileRow
+from designer.panels.parts import busy_bar
 from engine import runs
 from engine.project import Project
 
@@ -159,11 +159,7 @@ class ExportDialog(QDialog):
         form = QFormLayout(self.safetensors)
         form.addRow("File", self.safetensors_path)
 
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(10)
-        self.progress.hide()
+        self.progress = busy_bar(self)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         self.report = QTextBrowser(self)

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTabWidget,
     QTreeWidget,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from designer import workers
+from designer.panels.parts import busy_bar
 from engine import project as projects
 from engine import runs
 from engine.summary import human_count
@@ -95,11 +95,7 @@ class ImportDialog(QDialog):
         self.tabs.addTab(self._torchvision_tab(), "torchvision")
         self.tabs.addTab(self._onnx_tab(), "ONNX file")
         self.tabs.addTab(self._run_tab(), "Earlier run")
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 0)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(10)
-        self.progress.hide()
+        self.progress = busy_bar(self)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         self.error = QLabel(self)

@@ -1,10 +1,11 @@
-"""Pieces the training-side panels share: the settings column at their left and the slot
-where their curves appear (pyqtgraph imported only when the curves are first needed)."""
+"""Pieces the panels and dialogs share: the settings column at a panel's left, the slot where
+curves appear (pyqtgraph imported only when the curves are first needed), and the thin busy
+bar of work running on a worker thread."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 
 def side_column(content: QWidget, parent: QWidget, min_width: int = 300,
@@ -18,6 +19,16 @@ def side_column(content: QWidget, parent: QWidget, min_width: int = 300,
     scroll.setMinimumWidth(min_width)
     scroll.setMaximumWidth(max_width)
     return scroll
+
+
+def busy_bar(parent: QWidget) -> QProgressBar:
+    """A thin, hidden, indeterminate bar: shown while a job runs."""
+    bar = QProgressBar(parent)
+    bar.setRange(0, 0)
+    bar.setTextVisible(False)
+    bar.setMaximumHeight(10)
+    bar.hide()
+    return bar
 
 
 class PlotSlot(QWidget):

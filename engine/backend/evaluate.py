@@ -38,9 +38,8 @@ from engine.backend.data import (
     open_data,
     target_of,
 )
-from engine.backend.optim import Loss, Scorer
+from engine.backend.optim import Loss, Scorer, output_loss
 from engine.graph import Graph
-from engine.layers import REGISTRY
 from engine.project import Project
 from engine.weights import load_into
 
@@ -173,11 +172,6 @@ def probabilities(loss: Loss, scores: torch.Tensor) -> torch.Tensor:
     if loss.kind == "bce":
         return scores if loss.sigmoid_output else torch.sigmoid(scores)
     return loss.predictions(scores)
-
-
-def output_loss(graph: Graph) -> str:
-    node = next(n for n in graph.leaves() if n.kind == "Output")
-    return REGISTRY.get("Output").resolve(node.params)["loss"]
 
 
 def settings_of(project: Project, weights: Weights | None) -> dict[str, dict[str, Any]]:

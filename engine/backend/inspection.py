@@ -54,11 +54,10 @@ from engine.backend.data import Target
 from engine.backend.evaluate import (
     ImageTarget,
     load_network,
-    output_loss,
     probabilities,
     read_image,
 )
-from engine.backend.optim import Loss, Scorer
+from engine.backend.optim import Loss, Scorer, output_loss
 from engine.graph import Graph
 from engine.project import Project
 

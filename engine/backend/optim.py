@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from engine.backend.build import GraphModule
 from engine.backend.runtime import RunError
+from engine.graph import Graph
+from engine.layers import REGISTRY
 
 
 def make_optimizer(groups: list[dict], cfg: dict[str, Any]) -> torch.optim.Optimizer:
@@ -137,3 +139,9 @@ class Loss:
     def predictions(self, scores: torch.Tensor) -> torch.Tensor:
         """Scores where larger means more likely, for accuracy and the confusion matrix."""
         return -scores if self.negate_for_prediction else scores
+
+
+def output_loss(graph: Graph) -> str:
+    """The Output block's loss: what the trainer, evaluate and the views all compute."""
+    node = next(n for n in graph.leaves() if n.kind == "Output")
+    return REGISTRY.get("Output").resolve(node.params)["loss"]

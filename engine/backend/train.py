@@ -30,11 +30,9 @@ from engine.backend.build import apply_freezing, build_module, frozen_modules
 from engine.backend.data import DataBundle, Target, load_data, target_of
 from engine.backend.events import ConsoleSink, NullSink, Sink
 from engine.backend.metrics import Meter, MetricsLog, finite
-from engine.backend.optim import Loss, Schedule, Scorer, make_optimizer
+from engine.backend.optim import Loss, Schedule, Scorer, make_optimizer, output_loss
 from engine.backend.preflight import check_training
 from engine.backend.runtime import RunError, Runtime, choose_runtime, pick_device
-from engine.graph import Graph
-from engine.layers import REGISTRY
 from engine.project import Project
 from engine.weights import load_into
 
@@ -245,7 +243,7 @@ class Trainer:
         self.model.to(self.device)
         if self.runtime.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.loss = Loss(_output_loss(graph), self.model, self.target.classes,
+        self.loss = Loss(output_loss(graph), self.model, self.target.classes,
                          float(t["label_smoothing"]))
         self.scorer = Scorer(self.model, self.loss.use_logits)
         net: torch.nn.Module = self.scorer
@@ -585,11 +583,6 @@ class Trainer:
             raise RunError(f"this checkpoint stopped mid-epoch in a run of "
                            f"{state['world_size']} process(es); resume it with as many")
         return int(state["epoch"]), int(state.get("step", 0))
-
-
-def _output_loss(graph: Graph) -> str:
-    node = next(n for n in graph.leaves() if n.kind == "Output")
-    return REGISTRY.get("Output").resolve(node.params)["loss"]
 
 
 def _default_run_dir(name: str) -> Path:
