@@ -10,41 +10,25 @@ kind forces adding its emitter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from engine.layers.code import (
+    Code,
+    Emitter,
+    NoCode,
+    activated,
+    call,
+    initializer_lines,
+    number,
+    pad_call,
+    plain,
+    size,
+)
 from engine.layers.pool import pooled_size, window
 from engine.shapes import pair, resolve_padding
 
 Shape = tuple[int, ...]
 
-
-@dataclass(frozen=True)
-class Code:
-    """How a block reads in the generated file.
-
-    module: the constructor assigned to ``self.<attr>``, or None for a plain expression.
-    call: the forward expression; ``{m}`` is ``self.<attr>``, ``{x}`` the first input and
-        ``{xs}`` all inputs separated by commas.
-    init: statements run after construction (weight initialisers), with ``{m}``.
-    helpers: names of helper classes (HELPERS) the code needs.
-    scores: for a classifier head, the expression of its logits when they differ from the
-        output (the fused softmax left out), as in GraphModule.logits.
-    """
-
-    module: str | None
-    call: str = "{m}({x})"
-    init: tuple[str, ...] = ()
-    helpers: tuple[str, ...] = ()
-    scores: str | None = None
-
-
-Emitter = Callable[[list[Shape], dict[str, Any], Shape], Code]
-
-
-class NoCode(ValueError):
-    """A block that plain PyTorch code cannot rebuild (the message says why)."""
 
 # torch.nn has no module for these; each is a few lines in the generated file.
 HELPERS = {
@@ -96,73 +80,6 @@ def torchvision_backbone(name, cut="", options=None):
 ''',
 }
 
-ACTIVATION_CALLS = {
-    "none": "{}",
-    "relu": "F.relu({})",
-    "relu6": "F.relu6({})",
-    "leaky_relu": "F.leaky_relu({})",
-    "elu": "F.elu({})",
-    "gelu": "F.gelu({})",
-    "silu": "F.silu({})",
-    "tanh": "torch.tanh({})",
-    "sigmoid": "torch.sigmoid({})",
-    "softmax": "F.softmax({}, dim=1)",
-    "log_softmax": "F.log_softmax({}, dim=1)",
-}
-
-INITIALIZERS = {
-    "he_normal": 'nn.init.kaiming_normal_({m}.weight, nonlinearity="relu")',
-    "he_uniform": 'nn.init.kaiming_uniform_({m}.weight, nonlinearity="relu")',
-    "glorot_normal": "nn.init.xavier_normal_({m}.weight)",
-    "glorot_uniform": "nn.init.xavier_uniform_({m}.weight)",
-}
-
-
-def size(value: Any) -> str:
-    """An int, or an (h, w) pair written as one number when both agree.
-
-    >>> size(3), size([3, 5]), size((2, 2))
-    ('3', '(3, 5)', '2')
-    """
-    h, w = pair(value)
-    return str(h) if h == w else f"({h}, {w})"
-
-
-def number(value: float) -> str:
-    """A float as Python source that reads back to the same value.
-
-    >>> number(0.0001), number(2), number(0.1)
-    ('0.0001', '2.0', '0.1')
-    """
-    return repr(float(value))
-
-
-def call(name: str, *args: str, **kwargs: str | None) -> str:
-    """``name(args, key=value)`` leaving out keyword arguments given as None."""
-    parts = list(args) + [f"{k}={v}" for k, v in kwargs.items() if v is not None]
-    return f"{name}({', '.join(parts)})"
-
-
-def _activated(expr: str, activation: str) -> Code:
-    """The call with a fused activation, and its scores without a final (log-)softmax."""
-    scores = expr if activation in ("softmax", "log_softmax") else None
-    return Code(None, ACTIVATION_CALLS[activation].format(expr), scores=scores)
-
-
-def _initializer(p: dict[str, Any], bias: bool) -> tuple[str, ...]:
-    if p["initializer"] == "default":
-        return ()
-    lines = [INITIALIZERS[p["initializer"]]]
-    if bias:
-        lines.append("nn.init.zeros_({m}.bias)")
-    return tuple(lines)
-
-
-def _pad_call(pads: tuple[int, int, int, int], value: str | None = None) -> str:
-    left, right, top, bottom = pads
-    return call("F.pad", "{x}", f"({left}, {right}, {top}, {bottom})", value=value)
-
-
 def _conv(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
     kernel, dilation = pair(p["kernel_size"]), pair(p["dilation"])
     top, bottom, left, right = resolve_padding(p["padding"], kernel, dilation)
@@ -174,9 +91,9 @@ def _conv(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
                   dilation=None if dilation == (1, 1) else size(dilation),
                   groups=None if p["groups"] == 1 else str(p["groups"]),
                   bias=None if p["bias"] else "False")
-    x = "{x}" if symmetric else _pad_call((left, right, top, bottom))
-    fused = _activated(f"{{m}}({x})", p["activation"])
-    return Code(module, fused.call, _initializer(p, p["bias"]), scores=fused.scores)
+    x = "{x}" if symmetric else pad_call((left, right, top, bottom))
+    fused = activated(f"{{m}}({x})", p["activation"])
+    return Code(module, fused.call, initializer_lines(p, p["bias"]), scores=fused.scores)
 
 
 def _depthwise(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
@@ -191,15 +108,15 @@ def _transpose(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
                   size(p["kernel_size"]),
                   stride=None if pair(p["stride"]) == (1, 1) else size(p["stride"]),
                   **nonzero, bias=None if p["bias"] else "False")
-    fused = _activated("{m}({x})", p["activation"])
-    return Code(module, fused.call, _initializer(p, p["bias"]), scores=fused.scores)
+    fused = activated("{m}({x})", p["activation"])
+    return Code(module, fused.call, initializer_lines(p, p["bias"]), scores=fused.scores)
 
 
 def _dense(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
     module = call("nn.Linear", str(inputs[0][0]), str(p["units"]),
                   bias=None if p["bias"] else "False")
-    fused = _activated("{m}({x})", p["activation"])
-    return Code(module, fused.call, _initializer(p, p["bias"]), scores=fused.scores)
+    fused = activated("{m}({x})", p["activation"])
+    return Code(module, fused.call, initializer_lines(p, p["bias"]), scores=fused.scores)
 
 
 def _rbf(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
@@ -222,7 +139,7 @@ def _torch_pool(name: str, pad_value: str | None) -> Emitter:
         module = call(name, size(win["kernel_size"]), stride=stride,
                       padding=size((top, left)) if symmetric and (top or left) else None,
                       ceil_mode="True" if p["ceil_mode"] else None)
-        x = "{x}" if symmetric else _pad_call(pads, pad_value)
+        x = "{x}" if symmetric else pad_call(pads, pad_value)
         return Code(module, f"{{m}}({x})")
     return emit
 
@@ -242,11 +159,6 @@ def _sum_pool(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
     module = call("SumPool2d", f"({kh}, {kw})", f"({sh}, {sw})",
                   pad=None if pads == (0, 0, 0, 0) else str(pads))
     return Code(module, helpers=("SumPool2d",))
-
-
-def _plain(template: str) -> Emitter:
-    """A module whose constructor needs only the parameters, e.g. nn.ReLU()."""
-    return lambda inputs, p, out: Code(template.format(**p))
 
 
 def _batch_norm(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
@@ -342,21 +254,21 @@ EMITTERS: dict[str, Emitter] = {
     "BatchNorm": _batch_norm,
     "LayerNorm": _layer_norm,
     "LocalResponseNorm": _lrn,
-    "ReLU": _plain("nn.ReLU()"),
-    "ReLU6": _plain("nn.ReLU6()"),
+    "ReLU": plain("nn.ReLU()"),
+    "ReLU6": plain("nn.ReLU6()"),
     "LeakyReLU": _leaky,
     "ELU": _elu,
-    "GELU": _plain("nn.GELU()"),
-    "SiLU": _plain("nn.SiLU()"),
-    "Tanh": _plain("nn.Tanh()"),
-    "Sigmoid": _plain("nn.Sigmoid()"),
-    "Hardswish": _plain("nn.Hardswish()"),
-    "Hardsigmoid": _plain("nn.Hardsigmoid()"),
+    "GELU": plain("nn.GELU()"),
+    "SiLU": plain("nn.SiLU()"),
+    "Tanh": plain("nn.Tanh()"),
+    "Sigmoid": plain("nn.Sigmoid()"),
+    "Hardswish": plain("nn.Hardswish()"),
+    "Hardsigmoid": plain("nn.Hardsigmoid()"),
     "Softmax": _softmax("Softmax"),
     "LogSoftmax": _softmax("LogSoftmax"),
-    "Dropout": _plain("nn.Dropout({rate!r})"),
-    "SpatialDropout2D": _plain("nn.Dropout2d({rate!r})"),
-    "Flatten": _plain("nn.Flatten()"),
+    "Dropout": plain("nn.Dropout({rate!r})"),
+    "SpatialDropout2D": plain("nn.Dropout2d({rate!r})"),
+    "Flatten": plain("nn.Flatten()"),
     "Reshape": _reshape,
     "ZeroPad2D": _zero_pad,
     "Upsample": _upsample,

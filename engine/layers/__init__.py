@@ -14,7 +14,15 @@ from engine.layers import (
     regularization,
     reshape,
 )
-from engine.layers.base import LayerKind, Param, ParamFix, Registry, Shape, ShapeError
+from engine.layers.base import (
+    HeadRole,
+    LayerKind,
+    Param,
+    ParamFix,
+    Registry,
+    Shape,
+    ShapeError,
+)
 
 REGISTRY = Registry()
 for _family in (io, conv, pool, dense, norm, regularization, activation, reshape, merge,
@@ -22,4 +30,4 @@ for _family in (io, conv, pool, dense, norm, regularization, activation, reshape
     for _kind in _family.KINDS:
         REGISTRY.register(_kind)
 
-__all__ = ["REGISTRY", "LayerKind", "Param", "ParamFix", "Registry", "Shape", "ShapeError"]
+__all__ = ["REGISTRY", "HeadRole", "LayerKind", "Param", "ParamFix", "Registry", "Shape", "ShapeError"]

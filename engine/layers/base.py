@@ -7,6 +7,7 @@ torch is imported only inside ``build`` functions, never at module level.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,6 +151,29 @@ def _no_macs(inputs: list[Shape], p: dict[str, Any], out: Shape) -> int:
     return 0
 
 
+def _no_weights(inputs: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
+    return {}
+
+
+class HeadRole(enum.Enum):
+    """What a block's output means when it is the network's last block (the Output's
+    source): the trainer's loss, the exporters' scores and the predictor read it here."""
+
+    SCORES = "scores"  # the output is the class scores (logits) as they are
+    PROBABILITIES = "probabilities"  # a (log-)softmax: the logits are what it was given
+    SIGMOID = "sigmoid"  # independent per-class probabilities (multi-label)
+    DISTANCES = "distances"  # smaller is better (RBF): the logits are the negated output
+
+
+# A fused activation (the "activation" parameter of Conv2D, Dense…) as a head role.
+_FUSED_HEADS = {"softmax": HeadRole.PROBABILITIES, "log_softmax": HeadRole.PROBABILITIES,
+                "sigmoid": HeadRole.SIGMOID}
+
+# How an importer meets a torch module: convert(module) -> (kind id, params) or, when the
+# module's settings have no block, a short reason ("Conv2d with padding_mode='reflect'").
+TorchConverter = Callable[[Any], "tuple[str, dict[str, Any]] | str"]
+
+
 @dataclass(frozen=True)
 class LayerKind:
     """Everything about one kind of block.
@@ -161,6 +185,15 @@ class LayerKind:
     build(inputs, params, out) -> a torch.nn.Module (import torch inside).
     describe(params) -> the key parameters in the lecture's words, e.g. "40 @ 5×5, stride 1".
     arity: number of inputs; None means two or more (merges), 0 means a source (Input).
+    emit(inputs, params, out) -> engine.layers.code.Code: the block as plain PyTorch source.
+    weights(inputs, params) -> {tensor name: shape} that a weights file must hold for it.
+    head: the block's meaning as the network's last block; None reads the fused
+        "activation" parameter where the kind has one (see head_role).
+    torch_modules: {dotted torch class path: converter} for the torch.fx importer; a
+        converter of None means the module becomes this kind with default parameters.
+    torch_calls: {dotted function path or "Tensor.<method>": converter(fx node)} for the
+        functional calls the fx importer meets (F.relu, operator.add, x.flatten…).
+    onnx_ops: {ONNX op type: handler(importer, node)} for the ONNX importer.
     """
 
     id: str
@@ -174,6 +207,18 @@ class LayerKind:
     describe: Callable[[dict[str, Any]], str] = field(default=lambda p: "")
     arity: int | None = 1
     palette: bool = True  # False for kinds created only by importers
+    emit: Callable[[list[Shape], dict[str, Any], Shape], Any] | None = None
+    weights: Callable[[list[Shape], dict[str, Any]], dict[str, Shape]] = _no_weights
+    head: HeadRole | None = None
+    torch_modules: dict[str, TorchConverter | None] = field(default_factory=dict)
+    torch_calls: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
+    onnx_ops: dict[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
+
+    def head_role(self, params: dict[str, Any]) -> HeadRole:
+        """The role of this block as the network's last block, with its parameters."""
+        if self.head is not None:
+            return self.head
+        return _FUSED_HEADS.get(params.get("activation", "none"), HeadRole.SCORES)
 
     @property
     def schema(self) -> tuple[Param, ...]:
@@ -210,12 +255,26 @@ class LayerKind:
 
 
 class Registry:
+    """Every kind by id, and the lookups the importers make: which kind a torch module
+    class, a torch function or an ONNX op maps to (each claimed by one kind only)."""
+
     def __init__(self) -> None:
         self._kinds: dict[str, LayerKind] = {}
+        self.torch_modules: dict[str, tuple[LayerKind, TorchConverter | None]] = {}
+        self.torch_calls: dict[str, tuple[LayerKind, Callable[[Any], Any]]] = {}
+        self.onnx_ops: dict[str, tuple[LayerKind, Callable[[Any, Any], Any]]] = {}
 
     def register(self, kind: LayerKind) -> LayerKind:
         if kind.id in self._kinds:
             raise ValueError(f"layer kind {kind.id!r} is registered twice")
+        for table, entries in ((self.torch_modules, kind.torch_modules),
+                               (self.torch_calls, kind.torch_calls),
+                               (self.onnx_ops, kind.onnx_ops)):
+            for key, handler in entries.items():
+                if key in table:
+                    raise ValueError(f"{key!r} is claimed by both {table[key][0].id} and "
+                                     f"{kind.id}")
+                table[key] = (kind, handler)
         self._kinds[kind.id] = kind
         return kind
 

@@ -101,7 +101,7 @@ def _conv_macs(inputs: list[Shape], p: dict[str, Any], out: Shape) -> int:
 
 
 def _conv_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-    from engine.backend.modules import Conv2dAct
+    from engine.layers.modules import Conv2dAct
 
     return Conv2dAct(inputs[0][0], p["filters"], p["kernel_size"], p["stride"],
                      p["padding"], p["dilation"], p["groups"], p["bias"],
@@ -201,7 +201,7 @@ def _transpose_macs(inputs: list[Shape], p: dict[str, Any], out: Shape) -> int:
 
 
 def _transpose_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-    from engine.backend.modules import ConvTranspose2dAct
+    from engine.layers.modules import ConvTranspose2dAct
 
     return ConvTranspose2dAct(inputs[0][0], p["filters"], p["kernel_size"], p["stride"],
                               p["padding"], p["output_padding"], p["bias"], p["activation"],

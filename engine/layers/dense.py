@@ -26,7 +26,7 @@ def _dense_counts(inputs: list[Shape], p: dict[str, Any], out: Shape) -> tuple[i
 
 
 def _dense_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-    from engine.backend.modules import LinearAct
+    from engine.layers.modules import LinearAct
 
     return LinearAct(inputs[0][0], p["units"], p["bias"], p["activation"], p["initializer"])
 
@@ -55,7 +55,7 @@ dense = LayerKind(
 
 
 def _rbf_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-    from engine.backend.modules import RBF
+    from engine.layers.modules import RBF
 
     return RBF(inputs[0][0], p["units"])
 

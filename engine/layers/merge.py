@@ -135,7 +135,7 @@ multiply = LayerKind(
 
 
 def _module(name: str):
-    from engine.backend import modules
+    from engine.layers import modules
 
     return getattr(modules, name)()
 

@@ -90,7 +90,7 @@ def _describe_pool(p: dict[str, Any]) -> str:
 
 def _pool_kind(kind_id: str, help_text: str, module: str) -> LayerKind:
     def build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-        from engine.backend import modules
+        from engine.layers import modules
 
         win = window(p)
         return getattr(modules, module)(win["kernel_size"], win["stride"], p["padding"],
@@ -125,7 +125,7 @@ def _global_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
 
 def _global_kind(kind_id: str, help_text: str, module: str) -> LayerKind:
     def build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-        from engine.backend import modules
+        from engine.layers import modules
 
         return getattr(modules, module)()
 

@@ -39,7 +39,7 @@ def _reshape_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
 
 
 def _reshape_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-    from engine.backend.modules import Reshape
+    from engine.layers.modules import Reshape
 
     return Reshape(out)
 
