@@ -80,7 +80,15 @@ class ExportDialog(QDialog):
         folder = self.doc.path.parent if self.doc.path else Path.home()
         stem = self.doc.path.stem if self.doc.path else self.doc.project.name
         base = folder / stem
+        self._build_weights()
+        self._build_onnx(base)
+        self._build_python(base)
+        self._build_safetensors(base)
+        self._build_report()
+        self._build_buttons()
+        self._lay_out()
 
+    def _build_weights(self) -> None:
         self.weights = QComboBox(self)
         for label, value in weight_choices(self.doc):
             self.weights.addItem(label, value)
@@ -88,6 +96,7 @@ class ExportDialog(QDialog):
                                 "checkpoint (else its last), the project's stored weights, "
                                 "or fresh ones")
 
+    def _build_onnx(self, base: Path) -> None:
         self.onnx = QGroupBox("ONNX, for deployment", self)
         self.onnx.setCheckable(True)
         self.onnx_path = FileRow("model.onnx", lambda t: self._save_as(t, "ONNX (*.onnx)"))
@@ -98,6 +107,24 @@ class ExportDialog(QDialog):
         self.opset.setMaximumWidth(90)
         self.opset.setToolTip("18 and newer are written directly; older ones go through "
                               "onnx's version converter")
+        batch_row = self._build_batch_row()
+        self.fp16 = QCheckBox("float16 weights and arithmetic (half the size)", self)
+        parity_row = self._build_parity_row()
+        self.tolerance = QLineEdit(self)
+        self.tolerance.setMaximumWidth(200)
+        self.tolerance.setPlaceholderText("1e-4 (1e-2 with float16)")
+        self.tolerance.setToolTip("The largest difference allowed between onnxruntime and "
+                                  "PyTorch, relative once outputs exceed 1")
+        form = QFormLayout(self.onnx)
+        form.addRow("File", self.onnx_path)
+        form.addRow("Opset", self.opset)
+        form.addRow("Batch", batch_row)
+        form.addRow("", self.fp16)
+        form.addRow("Parity check on", parity_row)
+        form.addRow("Tolerance", self.tolerance)
+
+    def _build_batch_row(self) -> QHBoxLayout:
+        """Dynamic batch, or fixed with its size (enabled only when fixed is chosen)."""
         self.dynamic = QRadioButton("dynamic", self)
         self.fixed = QRadioButton("fixed:", self)
         self.dynamic.setChecked(True)
@@ -113,7 +140,10 @@ class ExportDialog(QDialog):
         for widget in (self.dynamic, self.fixed, self.batch):
             batch_row.addWidget(widget)
         batch_row.addStretch(1)
-        self.fp16 = QCheckBox("float16 weights and arithmetic (half the size)", self)
+        return batch_row
+
+    def _build_parity_row(self) -> QHBoxLayout:
+        """What the parity check feeds: generated inputs or the data's validation images."""
         self.generated = QRadioButton("generated inputs", self)
         self.real = QRadioButton("the data's validation images", self)
         self.generated.setChecked(True)
@@ -126,19 +156,9 @@ class ExportDialog(QDialog):
         parity_row.addWidget(self.generated)
         parity_row.addWidget(self.real)
         parity_row.addStretch(1)
-        self.tolerance = QLineEdit(self)
-        self.tolerance.setMaximumWidth(200)
-        self.tolerance.setPlaceholderText("1e-4 (1e-2 with float16)")
-        self.tolerance.setToolTip("The largest difference allowed between onnxruntime and "
-                                  "PyTorch, relative once outputs exceed 1")
-        form = QFormLayout(self.onnx)
-        form.addRow("File", self.onnx_path)
-        form.addRow("Opset", self.opset)
-        form.addRow("Batch", batch_row)
-        form.addRow("", self.fp16)
-        form.addRow("Parity check on", parity_row)
-        form.addRow("Tolerance", self.tolerance)
+        return parity_row
 
+    def _build_python(self, base: Path) -> None:
         self.python = QGroupBox("PyTorch code", self)
         self.python.setCheckable(True)
         self.python.setChecked(False)
@@ -150,6 +170,7 @@ class ExportDialog(QDialog):
         form.addRow("File", self.python_path)
         form.addRow("", self.with_training)
 
+    def _build_safetensors(self, base: Path) -> None:
         self.safetensors = QGroupBox("safetensors (the weights alone)", self)
         self.safetensors.setCheckable(True)
         self.safetensors.setChecked(False)
@@ -159,6 +180,8 @@ class ExportDialog(QDialog):
         form = QFormLayout(self.safetensors)
         form.addRow("File", self.safetensors_path)
 
+    def _build_report(self) -> None:
+        """The busy bar, the status line and the report of what was written (shown after)."""
         self.progress = busy_bar(self)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
@@ -168,6 +191,7 @@ class ExportDialog(QDialog):
         self.report.anchorClicked.connect(QDesktopServices.openUrl)
         self.report.hide()
 
+    def _build_buttons(self) -> None:
         self.buttons = QDialogButtonBox(self)
         self.export_button = self.buttons.addButton("Export",
                                                     QDialogButtonBox.ButtonRole.ActionRole)
@@ -180,6 +204,7 @@ class ExportDialog(QDialog):
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.reject)
 
+    def _lay_out(self) -> None:
         top = QFormLayout()
         top.addRow("Weights", self.weights)
         self.settings = QWidget(self)
