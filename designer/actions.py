@@ -35,8 +35,22 @@ def _action(window: MainWindow, text: str, slot, keys=(), tip: str = "", icon=No
 
 
 def build(window: MainWindow) -> dict[str, QAction]:
-    edit, files, view = window.editing, window.files, window.view
+    """Every action by name; Help > Keyboard Shortcuts lists them in this order."""
     a: dict[str, QAction] = {}
+    _file_actions(window, a)
+    _edit_actions(window, a)
+    _arrange_actions(window, a)
+    _view_actions(window, a)
+    _panel_actions(window, a)
+    _train_actions(window, a)
+    _transfer_actions(window, a)
+    _inspect_actions(window, a)
+    _help_actions(window, a)
+    return a
+
+
+def _file_actions(window: MainWindow, a: dict[str, QAction]) -> None:
+    files = window.files
     a["new"] = _action(window, "&New", files.new_empty, [Key.New], "New empty network",
                        icons.icon("new"))
     a["gallery"] = _action(window, "New from &Template…", files.new_from_gallery,
@@ -48,6 +62,10 @@ def build(window: MainWindow) -> dict[str, QAction]:
                         icons.icon("save"))
     a["save_as"] = _action(window, "Save &As…", files.save_as, [Key.SaveAs])
     a["quit"] = _action(window, "&Quit", window.close, [Key.Quit])
+
+
+def _edit_actions(window: MainWindow, a: dict[str, QAction]) -> None:
+    edit = window.editing
     group = window.undo_group
     a["undo"] = group.createUndoAction(window, "Undo")
     a["undo"].setShortcuts([QKeySequence(Key.Undo)])
@@ -69,6 +87,10 @@ def build(window: MainWindow) -> dict[str, QAction]:
                              "Type a block (and its parameters: conv 32 relu) and press "
                              "Enter: it is added after the selected block")
     a["rename"] = _action(window, "&Rename…", window.focus_name, ["F2"])
+
+
+def _arrange_actions(window: MainWindow, a: dict[str, QAction]) -> None:
+    edit = window.editing
     a["group"] = _action(window, "&Group", edit.group, ["Ctrl+G"],
                          "Group the selected blocks into one unit", icons.icon("group"))
     a["ungroup"] = _action(window, "&Ungroup", edit.ungroup, ["Ctrl+Shift+G"])
@@ -80,6 +102,11 @@ def build(window: MainWindow) -> dict[str, QAction]:
                               icons.icon("arrange"))
     a["arrange_lr"] = _action(window, "Auto-arrange &Left to Right",
                               lambda: edit.arrange("LR"), ["Ctrl+Shift+L"])
+
+
+def _view_actions(window: MainWindow, a: dict[str, QAction]) -> None:
+    """Zoom, the overview map, what the blocks' share bars measure, and the theme."""
+    view = window.view
     a["zoom_in"] = _action(window, "Zoom &In", view.zoom_in, [Key.ZoomIn, "Ctrl+="])
     a["zoom_out"] = _action(window, "Zoom &Out", view.zoom_out, [Key.ZoomOut])
     a["fit"] = _action(window, "&Fit to Window", view.fit, ["Ctrl+0"])
@@ -105,6 +132,9 @@ def build(window: MainWindow) -> dict[str, QAction]:
         act.setCheckable(True)
         themes.addAction(act)
         a[f"theme_{choice}"] = act
+
+
+def _panel_actions(window: MainWindow, a: dict[str, QAction]) -> None:
     for name, text, key in (("data", "&Data", "Ctrl+Alt+1"),
                             ("augmentation", "&Augmentation", "Ctrl+Alt+2"),
                             ("training", "&Training Settings", "Ctrl+Alt+3"),
@@ -113,6 +143,9 @@ def build(window: MainWindow) -> dict[str, QAction]:
                             ("features", "&Feature Maps", "Ctrl+Alt+6")):
         a[f"panel_{name}"] = _action(window, text, lambda n=name: window.show_panel(n), [key],
                                      f"Show the {text.replace('&', '')} panel")
+
+
+def _train_actions(window: MainWindow, a: dict[str, QAction]) -> None:
     trainer = window.trainer
     a["train"] = _action(window, "&Train", trainer.train, ["F5"],
                          "Save the project and train it; watch it in the Training panel",
@@ -126,6 +159,10 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["profile"] = _action(window, "&Profile Latency", lambda: profile_document(window),
                            tip="Run the network in onnxruntime (CPU, batch 1) with its "
                                "profiler and show each block's measured time")
+
+
+def _transfer_actions(window: MainWindow, a: dict[str, QAction]) -> None:
+    """Import and export, and the transfer-learning edits: freezing and a new head."""
     transfer = window.transfer
     a["import"] = _action(window, "&Import…", transfer.open_import, ["Ctrl+I"],
                           "Import a torchvision network, an ONNX model or an earlier run as "
@@ -144,6 +181,10 @@ def build(window: MainWindow) -> dict[str, QAction]:
     a["replace_head"] = _action(window, "Replace &Head…", transfer.replace_head, (),
                                 "Remove the classifier and put a new Dense and Output for "
                                 "the data's classes (pop() and Dense(num_classes))")
+
+
+def _inspect_actions(window: MainWindow, a: dict[str, QAction]) -> None:
+    """What the network does: its prediction for an image, and each block's telemetry."""
     a["predict"] = _action(window, "&Predict an Image…", lambda: window.predict_image(),
                            ["Ctrl+Alt+P"], "The network's top classes for an image file, "
                            "with the selected block's feature maps (or drop an image on "
@@ -153,12 +194,14 @@ def build(window: MainWindow) -> dict[str, QAction]:
         "show each block's activation statistics and gradient norm on it")
     a["telemetry"].setCheckable(True)
     a["telemetry"].setChecked(True)
+
+
+def _help_actions(window: MainWindow, a: dict[str, QAction]) -> None:
     a["about"] = _action(window, "&About Netdraft", window.about)
     a["shortcuts"] = _action(window, "&Keyboard Shortcuts", window.show_shortcuts, ["F1"],
                              "Every shortcut, and how to type blocks")
     a["welcome"] = _action(window, "&Welcome Page", window.show_welcome,
                            tip="Templates, recent projects, importing and the shortcuts")
-    return a
 
 
 def build_menus(window: MainWindow, a: dict[str, QAction]) -> None:
