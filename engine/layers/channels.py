@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.layers.base import (
+    PASS_THROUGH,
     RESHAPE,
     LayerKind,
     Param,
@@ -244,7 +245,7 @@ def _chunk_call(node: Any) -> tuple[tuple[str, dict[str, Any]] | str, list[Any]]
     dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
     if dim != 1:
         return f"chunk along dim {dim} (a Split cuts the channels, dim 1)", []
-    return ("identity", {}), [node.args[0]]
+    return (PASS_THROUGH, {}), [node.args[0]]
 
 
 def _part_call(node: Any) -> tuple[tuple[str, dict[str, Any]] | str, list[Any]]:

@@ -141,6 +141,20 @@ CASES: list[Row] = [
     ("Multiply", [(10,), (10,)], {}),
     ("Multiply", [(3, 5, 5), (3, 5, 5), (3, 5, 5)], {}),
     ("Backbone", [(3, 224, 224)], {}),
+    ("LayerNorm2d", [(6, 5, 4)], {}),
+    ("LayerNorm2d", [(8, 1, 1)], {"epsilon": 1e-5}),
+    ("Permute", [(3, 5, 7)], {}),
+    ("Permute", [(3, 5, 7)], {"dims": [0, 2, 1]}),
+    ("Permute", [(12,)], {"dims": [0]}),
+    ("ChannelShuffle", [(12, 5, 3)], {"groups": 3}),
+    ("ChannelShuffle", [(8, 4, 4)], {}),
+    ("Split", [(8, 5, 5)], {}),
+    ("Split", [(12, 3, 3)], {"parts": 3, "index": 2}),
+    ("Split", [(10,)], {"index": 1}),
+    ("LayerScale", [(8, 5, 5)], {"init": 0.1}),
+    ("LayerScale", [(7,)], {}),
+    ("StochasticDepth", [(4, 5, 5)], {"rate": 0.3}),
+    ("StochasticDepth", [(6,)], {"rate": 0.2, "mode": "batch"}),
 ]
 
 # Rows of CASES whose ONNX export does not match today, and why. Their test asserts the
@@ -184,4 +198,7 @@ REFUSALS: list[Row] = [
     ("Add", [(8, 5, 5), (4, 5, 5)], {}),
     ("Concat", [(8, 5, 5), (8, 4, 4)], {}),
     ("Multiply", [(8, 5, 5), (4, 1, 1)], {}),
+    ("ChannelShuffle", [(10, 4, 4)], {"groups": 4}),
+    ("Permute", [(3, 8, 8)], {"dims": [0, 0, 2]}),
+    ("LayerNorm2d", [(64,)], {}),
 ]
