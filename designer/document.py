@@ -19,7 +19,7 @@ from PySide6.QtGui import QUndoStack
 
 from designer.latency import MeasuredLatency
 from engine import data_fit
-from engine.graph import Change, Edge, Graph
+from engine.graph import Change, ChangeKind, Edge, Graph
 from engine.project import Project
 from engine.validate import Analysis
 
@@ -185,9 +185,6 @@ class Document(QObject):
             node = self.graph.nodes.get(node.parent)
         return owner
 
-    def ui_snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self.project.ui)
-
     # ------------------------------------------------------------- settings
     def settings(self, section: str) -> dict[str, Any]:
         """A settings section with its defaults filled in."""
@@ -249,28 +246,26 @@ class Document(QObject):
     def _on_change(self, change: Change) -> None:
         pending = self._pending
         what = change.what
-        if what == "node_added":
+        if what is ChangeKind.NODE_ADDED:
             pending.added.add(change.node_id)
             pending.removed.discard(change.node_id)
             pending.structure = True
-        elif what == "node_removed":
+        elif what is ChangeKind.NODE_REMOVED:
             pending.removed.add(change.node_id)
             pending.added.discard(change.node_id)
             pending.structure = True
             self._forget_ui(change.node_id)
-        elif what == "edge_added":
+        elif what is ChangeKind.EDGE_ADDED:
             pending.edges_added.add(change.edge)
             pending.edges_removed.discard(change.edge)
             pending.structure = True
-        elif what == "edge_removed":
+        elif what is ChangeKind.EDGE_REMOVED:
             pending.edges_removed.add(change.edge)
             pending.edges_added.discard(change.edge)
             pending.structure = True
-        elif what == "parent_changed":
+        elif what is ChangeKind.PARENT_CHANGED:
             pending.nodes.add(change.node_id)
             pending.structure = True
-        elif what == "reset":
-            pending.everything = True
         elif change.node_id is not None:
             pending.nodes.add(change.node_id)
         self._schedule()

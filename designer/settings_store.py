@@ -32,12 +32,6 @@ def add_recent(path: str) -> list[str]:
     return files
 
 
-def remove_recent(path: str) -> list[str]:
-    files = [p for p in recent_files() if p != path]
-    store().setValue("recent", files)
-    return files
-
-
 def theme_choice() -> str:
     return str(store().value("theme", "system"))
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 GROUP_KIND = "Group"
@@ -68,16 +70,49 @@ class Edge:
         return {"src": self.src, "src_port": self.src_port,
                 "dst": self.dst, "dst_port": self.dst_port}
 
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Edge:
+        return cls(src=item["src"], dst=item["dst"], dst_port=item.get("dst_port", 0),
+                   src_port=item.get("src_port", 0))
+
+    def __str__(self) -> str:
+        out = f" (output {self.src_port})" if self.src_port else ""
+        return f"{self.src!r}{out} -> input {self.dst_port} of {self.dst!r}"
+
+
+class ChangeKind(Enum):
+    NODE_ADDED = "node_added"
+    NODE_REMOVED = "node_removed"
+    EDGE_ADDED = "edge_added"
+    EDGE_REMOVED = "edge_removed"
+    PARAM_CHANGED = "param_changed"
+    RENAMED = "renamed"
+    PARENT_CHANGED = "parent_changed"
+
 
 @dataclass(frozen=True)
 class Change:
-    """One notification. ``what`` is one of: node_added, node_removed, edge_added,
-    edge_removed, param_changed, renamed, parent_changed, reset."""
+    """One notification: what happened, to which node (an edge's destination for edge
+    changes), and the edge or parameter key where that matters."""
 
-    what: str
+    what: ChangeKind
     node_id: str | None = None
     edge: Edge | None = None
     key: str | None = None
+
+
+@dataclass(frozen=True)
+class LintIssue:
+    """One broken invariant: the sentence, and the node or edge it is about (with the
+    field at fault), so a loader can point at the JSON path."""
+
+    message: str
+    node_id: str | None = None
+    edge: Edge | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Event:
@@ -97,7 +132,8 @@ class Event:
             handler(change)
 
 
-_ID_NUMBER = re.compile(r"^n(\d+)$")
+# Bounded: int() refuses 4,300 digits, and new_id never reaches an id this long anyway.
+_ID_NUMBER = re.compile(r"^n(\d{1,18})$")
 
 
 def _natural_key(node_id: str) -> tuple[Any, ...]:
@@ -109,7 +145,10 @@ def _natural_key(node_id: str) -> tuple[Any, ...]:
 class Graph:
     def __init__(self) -> None:
         self._nodes: dict[str, Node] = {}
-        self._edges: set[Edge] = set()
+        # Writes go through the edit methods, so the undo stack and the views hear of them.
+        self._nodes_view = MappingProxyType(self._nodes)
+        # A dict for its order: lint() names the later of two clashing edges, as listed.
+        self._edges: dict[Edge, None] = {}
         self._in: dict[str, dict[int, Edge]] = {}
         self._out: dict[str, set[Edge]] = {}
         self._next_id = 1
@@ -117,9 +156,9 @@ class Graph:
 
     # ----------------------------------------------------------------- queries
     @property
-    def nodes(self) -> dict[str, Node]:
-        """Read-only view by convention: mutate only through the edit methods."""
-        return self._nodes
+    def nodes(self) -> Mapping[str, Node]:
+        """Every node by id, read-only: edit through the methods below."""
+        return self._nodes_view
 
     @property
     def edges(self) -> list[Edge]:
@@ -183,11 +222,23 @@ class Graph:
         return port
 
     def new_id(self) -> str:
+        """An id no node has, had, or was reserved (see reserve_ids): ids only grow."""
         while f"n{self._next_id}" in self._nodes:
             self._next_id += 1
         node_id = f"n{self._next_id}"
         self._next_id += 1
         return node_id
+
+    def reserve_ids(self, ids: Iterable[str]) -> None:
+        """Never hand out these ids: something kept by block id outside the graph (a
+        project's stored weights) still names them, and a new block would inherit it."""
+        for node_id in ids:
+            self._note_id(node_id)
+
+    def _note_id(self, node_id: str) -> None:
+        match = _ID_NUMBER.match(node_id)
+        if match:
+            self._next_id = max(self._next_id, int(match.group(1)) + 1)
 
     def unique_name(self, base: str) -> str:
         taken = {n.name for n in self._nodes.values()}
@@ -215,11 +266,13 @@ class Graph:
                                  f"{self._nodes[node.id].name!r}")
         if node.parent is not None and not self._is_group(node.parent):
             raise GraphEditError(f"{node.parent!r} is not a group")
+        clash = next((n for n in self._nodes.values() if n.name == node.name), None)
+        if clash is not None:
+            raise GraphEditError(f"the name {node.name!r} is already used by another "
+                                 f"{clash.kind}")
         self._nodes[node.id] = node
-        match = _ID_NUMBER.match(node.id)
-        if match:
-            self._next_id = max(self._next_id, int(match.group(1)) + 1)
-        self.changed.emit(Change("node_added", node.id))
+        self._note_id(node.id)
+        self.changed.emit(Change(ChangeKind.NODE_ADDED, node.id))
         return node
 
     def remove_node(self, node_id: str) -> list[Edge]:
@@ -232,7 +285,7 @@ class Graph:
         for edge in removed:
             self.disconnect(edge)
         del self._nodes[node_id]
-        self.changed.emit(Change("node_removed", node_id))
+        self.changed.emit(Change(ChangeKind.NODE_REMOVED, node_id))
         return removed
 
     def connect(self, src: str | Edge, dst: str | None = None, dst_port: int | None = None,
@@ -252,24 +305,26 @@ class Graph:
                                      "the blocks inside it")
         if edge.src == edge.dst:
             raise GraphEditError(f"{self._nodes[edge.src].name!r} cannot feed itself")
+        if min(edge.src_port, edge.dst_port) < 0:
+            raise GraphEditError(f"ports count from 0; received {edge}")
         taken = self._in.get(edge.dst, {}).get(edge.dst_port)
         if taken is not None:
             raise GraphEditError(
                 f"input {edge.dst_port} of {self._nodes[edge.dst].name!r} is already fed by "
                 f"{self._nodes[taken.src].name!r}: disconnect it first")
-        self._edges.add(edge)
+        self._edges[edge] = None
         self._in.setdefault(edge.dst, {})[edge.dst_port] = edge
         self._out.setdefault(edge.src, set()).add(edge)
-        self.changed.emit(Change("edge_added", edge.dst, edge=edge))
+        self.changed.emit(Change(ChangeKind.EDGE_ADDED, edge.dst, edge=edge))
         return edge
 
     def disconnect(self, edge: Edge) -> Edge:
         if edge not in self._edges:
             raise GraphEditError(f"there is no connection {edge}")
-        self._edges.discard(edge)
+        del self._edges[edge]
         del self._in[edge.dst][edge.dst_port]
         self._out[edge.src].discard(edge)
-        self.changed.emit(Change("edge_removed", edge.dst, edge=edge))
+        self.changed.emit(Change(ChangeKind.EDGE_REMOVED, edge.dst, edge=edge))
         return edge
 
     def set_param(self, node_id: str, key: str, value: Any) -> Any:
@@ -280,7 +335,7 @@ class Graph:
             node.params.pop(key, None)
         else:
             node.params[key] = copy.deepcopy(value)
-        self.changed.emit(Change("param_changed", node_id, key=key))
+        self.changed.emit(Change(ChangeKind.PARAM_CHANGED, node_id, key=key))
         return old
 
     def rename(self, node_id: str, name: str) -> str:
@@ -293,7 +348,7 @@ class Graph:
         if clash is not None:
             raise GraphEditError(f"the name {name!r} is already used by another {clash.kind}")
         old, node.name = node.name, name
-        self.changed.emit(Change("renamed", node_id))
+        self.changed.emit(Change(ChangeKind.RENAMED, node_id))
         return old
 
     def set_parent(self, node_id: str, parent: str | None) -> str | None:
@@ -305,7 +360,7 @@ class Graph:
             if parent == node_id or node_id in self.ancestors_of(parent):
                 raise GraphEditError(f"{node.name!r} cannot contain itself")
         old, node.parent = node.parent, parent
-        self.changed.emit(Change("parent_changed", node_id))
+        self.changed.emit(Change(ChangeKind.PARENT_CHANGED, node_id))
         return old
 
     def group(self, node_ids: Iterable[str], name: str | None = None,
@@ -343,47 +398,84 @@ class Graph:
         return group
 
     # ------------------------------------------------------------- invariants
-    def lint(self) -> list[str]:
-        """Invariant violations as sentences; an empty list means the graph is sound."""
-        issues: list[str] = []
+    def lint(self) -> list[LintIssue]:
+        """Invariant violations, each naming the node or edge it is about; an empty list
+        means the graph is sound. The edit methods keep these; a loaded file may not."""
+        return self._lint_nodes() + self._lint_edges()
+
+    def _lint_nodes(self) -> list[LintIssue]:
+        issues: list[LintIssue] = []
+        named: dict[str, Node] = {}
         for key, node in self._nodes.items():
             if key != node.id:
-                issues.append(f"node stored under {key!r} has id {node.id!r}")
-            if node.parent is not None:
-                if node.parent not in self._nodes:
-                    issues.append(f"{node.name!r} belongs to missing group {node.parent!r}")
-                elif not self._nodes[node.parent].is_group:
-                    issues.append(f"{node.name!r} belongs to {node.parent!r}, not a group")
-        names = [n.name for n in self._nodes.values()]
-        for dup in sorted({n for n in names if names.count(n) > 1}):
-            issues.append(f"the name {dup!r} is used more than once")
-        ports: dict[tuple[str, int], Edge] = {}
+                issues.append(LintIssue(f"node stored under {key!r} has id {node.id!r}",
+                                        node_id=key, field="id"))
+            first = named.setdefault(node.name, node)
+            if first is not node:
+                issues.append(LintIssue(
+                    f"the name {node.name!r} is used more than once ({first.id!r} and "
+                    f"{node.id!r}): give each block its own name", node_id=node.id,
+                    field="name"))
+            wrong = self._parent_problem(node)
+            if wrong:
+                issues.append(LintIssue(wrong, node_id=node.id, field="parent"))
+        return issues
+
+    def _parent_problem(self, node: Node) -> str:
+        if node.parent is None:
+            return ""
+        parent = self._nodes.get(node.parent)
+        if parent is None:
+            return (f"{node.name!r} belongs to missing group {node.parent!r}: no block has "
+                    "that id; name a group's id or leave the parent out")
+        if not parent.is_group:
+            return (f"{node.name!r} belongs to {node.parent!r}, not a group (it is the "
+                    f"{parent.kind} {parent.name!r}); name a group's id or leave the "
+                    "parent out")
+        seen = {node.id}
+        up: str | None = node.parent
+        while up is not None and up in self._nodes:
+            if up in seen:
+                return (f"group membership of {node.name!r} loops back on itself (through "
+                        f"{up!r}); a group cannot be inside its own members")
+            seen.add(up)
+            up = self._nodes[up].parent
+        return ""
+
+    def _lint_edges(self) -> list[LintIssue]:
+        issues: list[LintIssue] = []
+        fed: dict[tuple[str, int], Edge] = {}
         for edge in self._edges:
-            for end in (edge.src, edge.dst):
-                if end not in self._nodes:
-                    issues.append(f"edge {edge} dangles: no node {end!r}")
-                elif self._nodes[end].is_group:
-                    issues.append(f"edge {edge} ends on group {end!r}")
-            key = (edge.dst, edge.dst_port)
-            if key in ports:
-                issues.append(f"input {edge.dst_port} of {edge.dst!r} has two edges")
-            ports[key] = edge
-            if self._in.get(edge.dst, {}).get(edge.dst_port) != edge:
-                issues.append(f"edge {edge} missing from the input index")
+            for end, side in ((edge.src, "src"), (edge.dst, "dst")):
+                node = self._nodes.get(end)
+                if node is None:
+                    issues.append(LintIssue(f"edge {edge} dangles: no node {end!r}",
+                                            edge=edge, field=side))
+                elif node.is_group:
+                    issues.append(LintIssue(
+                        f"edge {edge} ends on group {end!r} ({node.name!r}): connect the "
+                        "blocks inside it", edge=edge, field=side))
+            if edge.src == edge.dst:
+                issues.append(LintIssue(f"edge {edge}: {edge.src!r} feeds itself",
+                                        edge=edge))
+            for side, port in (("src_port", edge.src_port), ("dst_port", edge.dst_port)):
+                if port < 0:
+                    issues.append(LintIssue(f"edge {edge}: {side} is {port}; ports count "
+                                            "from 0", edge=edge, field=side))
+            first = fed.setdefault((edge.dst, edge.dst_port), edge)
+            if first is not edge:
+                issues.append(LintIssue(
+                    f"input {edge.dst_port} of {edge.dst!r} has two edges (from "
+                    f"{first.src!r} and {edge.src!r}): remove one or use another port",
+                    edge=edge, field="dst_port"))
             if edge not in self._out.get(edge.src, set()):
-                issues.append(f"edge {edge} missing from the output index")
+                issues.append(LintIssue(f"edge {edge} missing from the output index",
+                                        edge=edge))
         indexed = {e for d in self._in.values() for e in d.values()}
-        if indexed != self._edges:
-            issues.append("the input index holds edges the graph does not")
-        for node in self._nodes.values():
-            seen = set()
-            parent = node.parent
-            while parent is not None and parent in self._nodes:
-                if parent in seen or parent == node.id:
-                    issues.append(f"group membership of {node.name!r} loops")
-                    break
-                seen.add(parent)
-                parent = self._nodes[parent].parent
+        for edge in sorted(set(self._edges) - indexed):
+            issues.append(LintIssue(f"edge {edge} missing from the input index", edge=edge))
+        if indexed - set(self._edges):
+            issues.append(LintIssue("the input index holds edges the graph does not"))
         return issues
 
     # ------------------------------------------------------------ persistence
@@ -395,7 +487,10 @@ class Graph:
                 "edges": [e.to_json() for e in self.edges]}
 
     def copy(self) -> Graph:
-        return Graph.from_json(self.to_json())
+        """An equal graph that also will not hand out the ids this one used or reserved."""
+        twin = Graph.from_json(self.to_json())
+        twin._next_id = max(twin._next_id, self._next_id)
+        return twin
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Graph:
@@ -406,13 +501,10 @@ class Graph:
                         params=copy.deepcopy(item.get("params", {})),
                         parent=item.get("parent"))
             graph._nodes[node.id] = node
-            match = _ID_NUMBER.match(node.id)
-            if match:
-                graph._next_id = max(graph._next_id, int(match.group(1)) + 1)
+            graph._note_id(node.id)
         for item in data.get("edges", []):
-            edge = Edge(src=item["src"], dst=item["dst"], dst_port=item.get("dst_port", 0),
-                        src_port=item.get("src_port", 0))
-            graph._edges.add(edge)
+            edge = Edge.from_json(item)
+            graph._edges[edge] = None
             graph._in.setdefault(edge.dst, {})[edge.dst_port] = edge
             graph._out.setdefault(edge.src, set()).add(edge)
         return graph

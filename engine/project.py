@@ -6,8 +6,9 @@
      "data": {...}, "augmentation": {...}, "training": {...},
      "weights": {...}}
 
-The ui section is kept apart from the model. load() validates the whole document and raises
-one ProjectError naming the JSON path and the values; save() writes a temporary file and
+The ui section is kept apart from the model. load() checks the document's types and values,
+builds the graph and runs its lint(), and raises one ProjectError naming the JSON path and
+the values; save() writes a temporary file and
 renames it, so a crash never leaves a half-written project.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from engine import settings
 from engine.files import FileRefused, read_capped
-from engine.graph import GROUP_KIND, Graph
+from engine.graph import GROUP_KIND, Edge, Graph, LintIssue
 from engine.layers import REGISTRY
 
 FORMAT = "netdraft"
@@ -69,10 +70,16 @@ class Project:
     def from_json(cls, doc: Any, source: str = "project") -> Project:
         doc = migrate(doc, source)
         check_document(doc, source)
-        return cls(graph=Graph.from_json(doc["graph"]), name=doc.get("name", "untitled"),
+        graph = Graph.from_json(doc["graph"])
+        check_graph(graph, doc["graph"], source)
+        weights = doc.get("weights", {})
+        # The weights file keeps tensors by block id, also for blocks deleted since: a new
+        # block given such an id would silently start from the deleted block's weights.
+        graph.reserve_ids(weights.get("blocks", {}))
+        return cls(graph=graph, name=doc.get("name", "untitled"),
                    description=doc.get("description", ""), ui=doc.get("ui", {}),
                    data=doc.get("data", {}), augmentation=doc.get("augmentation", {}),
-                   training=doc.get("training", {}), weights=doc.get("weights", {}))
+                   training=doc.get("training", {}), weights=weights)
 
     def settings(self, section: str) -> dict[str, Any]:
         """A settings section with defaults filled in."""
@@ -201,7 +208,9 @@ def _expect(value: Any, types: type | tuple[type, ...], source: str, path: str,
 
 
 def check_document(doc: dict[str, Any], source: str) -> None:
-    """Raise one ProjectError for the first thing wrong, naming its JSON path."""
+    """Raise one ProjectError for the first value of the wrong type or outside its schema,
+    naming its JSON path. The graph's own invariants (parents, edges' ends and ports, unique
+    names) are Graph.lint()'s, checked once the graph is built: see check_graph."""
     for key in ("name", "description"):
         if key in doc:
             _expect(doc[key], str, source, key, "text")
@@ -211,65 +220,8 @@ def check_document(doc: dict[str, Any], source: str) -> None:
     edges = graph.get("edges", [])
     _expect(nodes, list, source, "graph.nodes", "a list")
     _expect(edges, list, source, "graph.edges", "a list")
-    ids: dict[str, str] = {}
-    names: set[str] = set()
-    for i, node in enumerate(nodes):
-        path = f"nodes[{i}]"
-        _expect(node, dict, source, path, "an object")
-        for key in ("id", "kind", "name"):
-            _expect(node.get(key), str, source, f"{path}.{key}", "text")
-        if node["id"] in ids:
-            raise _fail(source, f"{path}.id", f"{node['id']!r} is used twice")
-        if node["name"] in names:
-            raise _fail(source, f"{path}.name", f"{node['name']!r} is used twice")
-        ids[node["id"]] = node["kind"]
-        names.add(node["name"])
-        params = node.get("params", {})
-        _expect(params, dict, source, f"{path}.params", "an object")
-        if node["kind"] == GROUP_KIND:
-            continue
-        if node["kind"] not in REGISTRY:
-            raise _fail(source, f"{path}.kind", f"unknown block kind {node['kind']!r}; known: "
-                        + ", ".join(sorted(REGISTRY.ids())))
-        kind = REGISTRY.get(node["kind"])
-        for p in kind.schema:
-            if p.name in params and (reason := p.check(params[p.name])):
-                raise _fail(source, f"{path}.params.{p.name}",
-                            f"{reason}. Received: {params[p.name]!r}")
-        for name, reason in kind.check_params(params):  # names outside the schema
-            raise _fail(source, f"{path}.params.{name}", reason)
-    for i, node in enumerate(nodes):
-        parent = node.get("parent")
-        if parent is not None:
-            _expect(parent, str, source, f"nodes[{i}].parent", "a group id")
-        if parent is not None and ids.get(parent) != GROUP_KIND:
-            raise _fail(source, f"nodes[{i}].parent", f"{parent!r} is not a group in this "
-                        "project")
-    _check_parents_acyclic(nodes, source)
-    ports: set[tuple[str, int]] = set()
-    for i, edge in enumerate(edges):
-        path = f"edges[{i}]"
-        _expect(edge, dict, source, path, "an object")
-        for key in ("src", "dst"):
-            end = edge.get(key)
-            _expect(end, str, source, f"{path}.{key}", "a node id")
-            if end not in ids:
-                raise _fail(source, f"{path}.{key}", f"no node has the id {end!r}")
-            if ids[end] == GROUP_KIND:
-                raise _fail(source, f"{path}.{key}", f"{end!r} is a group; edges join blocks")
-        for key in ("src_port", "dst_port"):
-            port = edge.get(key, 0)
-            _expect(port, int, source, f"{path}.{key}", "a non-negative integer")
-            if port < 0:
-                raise _fail(source, f"{path}.{key}", f"expected a non-negative integer, "
-                            f"received {port}")
-        if edge["src"] == edge["dst"]:
-            raise _fail(source, path, f"{edge['src']!r} feeds itself")
-        key = (edge["dst"], edge.get("dst_port", 0))
-        if key in ports:
-            raise _fail(source, f"{path}.dst_port", f"input {key[1]} of {key[0]!r} has two "
-                        "edges")
-        ports.add(key)
+    _check_nodes(nodes, source)
+    _check_edges(edges, source)
     for section, schema in settings.SECTIONS.items():
         values = doc.get(section, {})
         _expect(values, dict, source, section, "an object")
@@ -293,6 +245,71 @@ def check_document(doc: dict[str, Any], source: str) -> None:
     if not (isinstance(collapsed, list) and all(isinstance(c, str) for c in collapsed)):
         raise _fail(source, "ui.collapsed", f"expected a list of group ids, received "
                     f"{collapsed!r}")
+
+
+def _check_nodes(nodes: list[Any], source: str) -> None:
+    ids: set[str] = set()
+    for i, node in enumerate(nodes):
+        path = f"nodes[{i}]"
+        _expect(node, dict, source, path, "an object")
+        for key in ("id", "kind", "name"):
+            _expect(node.get(key), str, source, f"{path}.{key}", "text")
+        # The graph keeps nodes by id: a second one would replace the first unseen.
+        if node["id"] in ids:
+            raise _fail(source, f"{path}.id", f"{node['id']!r} is used twice; give each "
+                        "block its own id")
+        ids.add(node["id"])
+        if node.get("parent") is not None:
+            _expect(node["parent"], str, source, f"{path}.parent", "a group id")
+        params = node.get("params", {})
+        _expect(params, dict, source, f"{path}.params", "an object")
+        if node["kind"] == GROUP_KIND:
+            continue
+        if node["kind"] not in REGISTRY:
+            raise _fail(source, f"{path}.kind", f"unknown block kind {node['kind']!r}; known: "
+                        + ", ".join(sorted(REGISTRY.ids())))
+        for issue in REGISTRY.get(node["kind"]).check_params(params):
+            raise _fail(source, f"{path}.params.{issue.param}", issue.reason)
+
+
+def _check_edges(edges: list[Any], source: str) -> None:
+    seen: dict[Edge, int] = {}
+    for i, edge in enumerate(edges):
+        path = f"edges[{i}]"
+        _expect(edge, dict, source, path, "an object")
+        for key in ("src", "dst"):
+            _expect(edge.get(key), str, source, f"{path}.{key}", "a node id")
+        for key in ("src_port", "dst_port"):
+            _expect(edge.get(key, 0), int, source, f"{path}.{key}", "a non-negative integer")
+        # The graph keeps a set of edges: a repeated one would vanish unseen.
+        first = seen.setdefault(Edge.from_json(edge), i)
+        if first != i:
+            raise _fail(source, path, f"repeats edges[{first}] ({edge['src']!r} to input "
+                        f"{edge.get('dst_port', 0)} of {edge['dst']!r}); remove one")
+
+
+def check_graph(graph: Graph, doc_graph: dict[str, Any], source: str) -> None:
+    """Graph.lint() on a freshly loaded graph, its first finding named by JSON path."""
+    issues = graph.lint()
+    if not issues:
+        return
+    more = len(issues) - 1
+    tail = f" (and {more} more problem{'s' * (more > 1)} in the graph)" if more else ""
+    raise _fail(source, _json_path(issues[0], doc_graph), f"{issues[0].message}{tail}")
+
+
+def _json_path(issue: LintIssue, doc_graph: dict[str, Any]) -> str:
+    if issue.node_id is not None:
+        nodes = doc_graph.get("nodes", [])
+        found = [i for i, n in enumerate(nodes) if n["id"] == issue.node_id]
+        where = f"nodes[{found[0]}]" if found else "graph.nodes"
+    elif issue.edge is not None:
+        edges = doc_graph.get("edges", [])
+        found = [i for i, e in enumerate(edges) if Edge.from_json(e) == issue.edge]
+        where = f"edges[{found[0]}]" if found else "graph.edges"
+    else:
+        return "graph"
+    return f"{where}.{issue.field}" if issue.field else where
 
 
 def _check_weights(section: dict[str, Any], source: str) -> None:
@@ -322,16 +339,3 @@ def _check_weights(section: dict[str, Any], source: str) -> None:
 def _is_coordinate(value: Any) -> bool:
     return (isinstance(value, int | float) and not isinstance(value, bool)
             and abs(value) < 1e9)  # also refuses nan, inf and 400-digit integers
-
-
-def _check_parents_acyclic(nodes: list[dict[str, Any]], source: str) -> None:
-    parent = {n["id"]: n.get("parent") for n in nodes}
-    for i, node in enumerate(nodes):
-        seen = {node["id"]}
-        up = parent.get(node["id"])
-        while up is not None:
-            if up in seen:
-                raise _fail(source, f"nodes[{i}].parent", f"group membership of "
-                            f"{node['name']!r} loops back on itself")
-            seen.add(up)
-            up = parent.get(up)

@@ -13,12 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from engine.graph import Change, Edge, Graph, Node
+from engine.graph import Change, ChangeKind, Edge, Graph, Node
 from engine.layers import REGISTRY, LayerKind, ParamFix, Shape, ShapeError
 from engine.layers.base import COMMON_PARAMS
 from engine.shapes import fmt_shape, volume
 
 BYTES_PER_VALUE = 4  # float32 activations
+_STRUCTURE = {ChangeKind.EDGE_ADDED, ChangeKind.EDGE_REMOVED, ChangeKind.NODE_ADDED,
+              ChangeKind.NODE_REMOVED}
+# What the whole-graph checks (one Input, one Output, named in messages) depend on.
+_BLOCK_SET = {ChangeKind.NODE_ADDED, ChangeKind.NODE_REMOVED, ChangeKind.RENAMED}
 
 
 @dataclass(frozen=True)
@@ -153,18 +157,15 @@ class Analysis:
     def _on_change(self, change: Change) -> None:
         self._group_cache.clear()
         what = change.what
-        if what in ("edge_added", "edge_removed", "node_added", "node_removed", "reset"):
+        if what in _STRUCTURE:
             self._structure_dirty = True
-        if what in ("node_added", "node_removed", "renamed", "reset"):
+        if what in _BLOCK_SET:
             self._whole_dirty = True
-        if what == "node_removed":
+        if what is ChangeKind.NODE_REMOVED:
             self.results.pop(change.node_id, None)
             self._dirty.discard(change.node_id)
-        elif what == "reset":
-            self.results.clear()
-            self._dirty = set(self.graph.nodes)
         elif change.node_id is not None and change.node_id in self.graph.nodes:
-            if what != "parent_changed":
+            if what is not ChangeKind.PARENT_CHANGED:
                 self._dirty.add(change.node_id)
 
     # ------------------------------------------------------------ computing
@@ -447,10 +448,10 @@ def _param_problems(kind: LayerKind, params: dict[str, Any]) -> tuple[str, str] 
     """
     known = {p.name for p in kind.schema}
     messages, hints = [], []
-    refused = [(name, reason) for name, reason in kind.check_params(params) if name in known]
+    refused = [issue for issue in kind.check_params(params) if issue.known]
     if refused:
-        messages += [f"{name}: {reason}" for name, reason in refused]
-        names = " and ".join(name for name, _ in refused)
+        messages += [f"{issue.param}: {issue.reason}" for issue in refused]
+        names = " and ".join(issue.param for issue in refused)
         hints.append(f"set {names} within {'its' if len(refused) == 1 else 'their'} "
                      "allowed values")
     unknown = [str(name) for name in params if name not in known]
@@ -475,11 +476,11 @@ def _param_problems(kind: LayerKind, params: dict[str, Any]) -> tuple[str, str] 
 def _default_fixes(kind: LayerKind, params: dict[str, Any]) -> tuple[ParamFix, ...]:
     """For values outside the schema: put each back to its default."""
     out = []
-    for name, _reason in kind.check_params(params):
-        if any(p.name == name for p in kind.schema):
-            default = kind.param(name).default
-            out.append(ParamFix(f"Set {name} to {default!r} (its default)",
-                                ((name, default),)))
+    for issue in kind.check_params(params):
+        if issue.known:
+            default = kind.param(issue.param).default
+            out.append(ParamFix(f"Set {issue.param} to {default!r} (its default)",
+                                ((issue.param, default),)))
     return tuple(out)
 
 

@@ -282,11 +282,6 @@ class CanvasView(QGraphicsView):
             self.resetCachedContent()
         return super().event(event)
 
-    def visible_block_count(self) -> int:
-        return sum(1 for t in (self.canvas().blocks, self.canvas().frames)
-                   for i in t.values() if isinstance(i, BlockItem | GroupFrameItem)
-                   and i.isVisible())
-
 
 def _project_paths(mime) -> list[str]:
     if not mime.hasUrls():

@@ -38,6 +38,7 @@ from designer import workers
 from designer.dialogs.import_dialog import FileRow
 from designer.panels.parts import busy_bar
 from engine import runs
+from engine.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, NATIVE_OPSET
 from engine.project import Project
 
 if TYPE_CHECKING:
@@ -102,11 +103,11 @@ class ExportDialog(QDialog):
         self.onnx_path = FileRow("model.onnx", lambda t: self._save_as(t, "ONNX (*.onnx)"))
         self.onnx_path.edit.setText(f"{base}.onnx")
         self.opset = QSpinBox(self)
-        self.opset.setRange(7, 23)
-        self.opset.setValue(18)
+        self.opset.setRange(MIN_OPSET, MAX_OPSET)
+        self.opset.setValue(DEFAULT_OPSET)
         self.opset.setMaximumWidth(90)
-        self.opset.setToolTip("18 and newer are written directly; older ones go through "
-                              "onnx's version converter")
+        self.opset.setToolTip(f"{NATIVE_OPSET} and newer are written directly; older ones "
+                              "go through onnx's version converter")
         batch_row = self._build_batch_row()
         self.fp16 = QCheckBox("float16 weights and arithmetic (half the size)", self)
         parity_row = self._build_parity_row()

@@ -5,6 +5,15 @@ inside its handler so startup stays light.
 """
 
 
+# The ONNX choices the CLI and the export dialog offer, here so that building their argument
+# parser or form imports no torch.
+MIN_OPSET = 7
+NATIVE_OPSET = 18  # the oldest opset the dynamo exporter writes directly
+DEFAULT_OPSET = 18
+MAX_OPSET = 23
+EXPORTERS = ("auto", "torchscript", "dynamo")
+
+
 class ExportError(Exception):
     """An export that cannot be made or failed its check; the message names the block.
 

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from engine.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, CliError, load_project
+from engine.export import DEFAULT_OPSET, EXPORTERS, MAX_OPSET, MIN_OPSET, NATIVE_OPSET
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,13 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx", metavar="OUT.onnx", help="write one self-contained ONNX file")
     p.add_argument("--python", metavar="OUT.py", help="write a standalone PyTorch module")
     p.add_argument("--safetensors", metavar="OUT", help="write the weights as safetensors")
-    p.add_argument("--opset", type=int, default=18, metavar="N",
-                   help="ONNX opset, 7 to 23 (default 18)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N",
+                   help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})")
     p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
                    help="batch axis: dynamic (default) or a fixed size")
     p.add_argument("--fp16", action="store_true",
                    help="float16 weights and arithmetic (inputs and outputs stay float32)")
-    p.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
+    p.add_argument("--exporter", choices=EXPORTERS, default=EXPORTERS[0],
                    help="torch's ONNX exporter: auto (default) tries the fast TorchScript one "
                         "and falls back to the torch.export-based one")
     p.add_argument("--tolerance", type=float, metavar="T",
@@ -71,9 +72,9 @@ def _request(args: argparse.Namespace):
                        "give --python OUT.py too", EXIT_USAGE)
     onnx_only = [flag for flag, given in (("--fp16", args.fp16),
                                           ("--tolerance", args.tolerance is not None),
-                                          ("--opset", args.opset != 18),
+                                          ("--opset", args.opset != DEFAULT_OPSET),
                                           ("--batch", args.batch != "dynamic"),
-                                          ("--exporter", args.exporter != "auto"),
+                                          ("--exporter", args.exporter != EXPORTERS[0]),
                                           ("--check-data", args.check_data is not None))
                  if given]
     int8_only = [flag for flag, given in (("--calibration", args.calibration is not None),
@@ -102,9 +103,9 @@ def _request(args: argparse.Namespace):
         if batch < 1:
             raise CliError(f"--batch expects 'dynamic' or a positive integer. Received: "
                            f"{args.batch!r}", EXIT_USAGE)
-    if not 7 <= args.opset <= 23:
-        raise CliError(f"--opset expects 7 to 23 (18 or newer is written directly). "
-                       f"Received: {args.opset}", EXIT_USAGE)
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        raise CliError(f"--opset expects {MIN_OPSET} to {MAX_OPSET} ({NATIVE_OPSET} or newer "
+                       f"is written directly). Received: {args.opset}", EXIT_USAGE)
     if args.tolerance is not None and not args.tolerance > 0:
         raise CliError(f"--tolerance expects a positive number. Received: {args.tolerance}",
                        EXIT_USAGE)

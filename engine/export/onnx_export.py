@@ -33,15 +33,11 @@ import onnx
 import torch
 from torch import nn
 
-from engine.export import ExportError
+from engine.export import DEFAULT_OPSET, NATIVE_OPSET, ExportError
 from engine.graph import Graph
 from engine.layers import REGISTRY
 
-NATIVE_OPSET = 18          # the oldest opset the dynamo exporter writes directly
 TORCHSCRIPT_MAX_OPSET = 20
-MAX_OPSET = 23
-DEFAULT_OPSET = 18
-EXPORTERS = ("auto", "torchscript", "dynamo")
 MAX_SINGLE_FILE = 2**31 - 2**26  # protobuf's 2 GB limit, with room for the graph itself
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine import templates
-from engine.graph import MISSING, Change, Edge, Graph, GraphEditError
+from engine.graph import MISSING, Change, ChangeKind, Edge, Graph, GraphEditError
 
 
 @pytest.fixture
@@ -159,13 +159,53 @@ def test_lint_names_each_broken_invariant(change, found):
     assert Graph.from_json(data).lint() == []
     change(data)
     issues = Graph.from_json(data).lint()
-    assert any(found in issue for issue in issues), issues
+    assert any(found in str(issue) for issue in issues), issues
 
 
 def test_lint_sees_a_corrupted_index():
     g = Graph.from_json(two_nodes())
     g._in["n2"].clear()  # as a buggy edit would leave it
-    assert any("missing from the input index" in m for m in g.lint())
+    assert any("missing from the input index" in str(m) for m in g.lint())
+
+
+def test_lint_names_the_node_or_edge_and_field_at_fault():
+    data = two_nodes()
+    data["nodes"][1]["parent"] = "n3"
+    data["edges"].append({"src": "n1", "dst": "n9"})
+    node_issue, edge_issue = Graph.from_json(data).lint()
+    assert (node_issue.node_id, node_issue.field) == ("n2", "parent")
+    assert (edge_issue.edge, edge_issue.field) == (Edge("n1", "n9"), "dst")
+
+
+def test_nodes_cannot_be_changed_behind_the_edit_methods(graph):
+    """A write past the edit methods would be missed by undo and the views."""
+    fc = graph.by_name("dense_2")
+    before = graph.copy()
+    with pytest.raises(TypeError):
+        graph.nodes["n99"] = fc  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del graph.nodes[fc.id]  # type: ignore[attr-defined]
+    for method in ("pop", "clear", "update", "setdefault", "popitem"):
+        assert not hasattr(graph.nodes, method), method
+    assert graph == before and graph.lint() == []
+
+
+def test_new_ids_skip_reserved_and_used_ones():
+    g = Graph.from_json(two_nodes())
+    g.reserve_ids(["n7", "x1", "n" + "9" * 5000])  # a foreign or absurd id is no number
+    assert g.new_id() == "n8"
+    g.remove_node("n3")
+    assert g.add_node("ReLU").id == "n9"  # n3 was used: never again
+    assert g.copy().new_id() == "n10"
+
+
+def test_edits_refuse_what_lint_would_report(graph):
+    fc, out = ids(graph, "dense_2", "output")
+    with pytest.raises(GraphEditError, match="already used"):
+        graph.add_node("ReLU", name="dense_2")
+    with pytest.raises(GraphEditError, match="ports count from 0"):
+        graph.connect(fc, out, dst_port=-1)
+    assert graph.lint() == []
 
 
 # ---------------------------------------------------------- notifications
@@ -179,33 +219,33 @@ def heard(graph):
 def test_each_edit_notifies_what_changed(graph, heard):
     fc, out = ids(graph, "dense_2", "output")
     node = graph.add_node("ReLU", name="act")
-    assert heard == [Change("node_added", node.id)]
+    assert heard == [Change(ChangeKind.NODE_ADDED, node.id)]
     heard.clear()
     edge = graph.connect(fc, node.id)
-    assert heard == [Change("edge_added", node.id, edge=edge)]
+    assert heard == [Change(ChangeKind.EDGE_ADDED, node.id, edge=edge)]
     heard.clear()
     graph.disconnect(edge)
-    assert heard == [Change("edge_removed", node.id, edge=edge)]
+    assert heard == [Change(ChangeKind.EDGE_REMOVED, node.id, edge=edge)]
     heard.clear()
     graph.set_param(fc, "units", 12)
-    assert heard == [Change("param_changed", fc, key="units")]
+    assert heard == [Change(ChangeKind.PARAM_CHANGED, fc, key="units")]
     heard.clear()
     graph.rename(fc, "logits")
-    assert heard == [Change("renamed", fc)]
+    assert heard == [Change(ChangeKind.RENAMED, fc)]
     heard.clear()
     group = graph.group([fc, node.id], name="head")
-    assert heard == [Change("node_added", group.id), Change("parent_changed", fc),
-                     Change("parent_changed", node.id)]
+    assert heard == [Change(ChangeKind.NODE_ADDED, group.id), Change(ChangeKind.PARENT_CHANGED, fc),
+                     Change(ChangeKind.PARENT_CHANGED, node.id)]
     heard.clear()
     graph.ungroup(group.id)
-    assert heard == [Change("parent_changed", fc), Change("parent_changed", node.id),
-                     Change("node_removed", group.id)]
+    assert heard == [Change(ChangeKind.PARENT_CHANGED, fc), Change(ChangeKind.PARENT_CHANGED, node.id),
+                     Change(ChangeKind.NODE_REMOVED, group.id)]
     heard.clear()
     into_out = graph.inputs_of(out)[0]
     graph.remove_node(fc)
-    assert heard[-1] == Change("node_removed", fc)
+    assert heard[-1] == Change(ChangeKind.NODE_REMOVED, fc)
     assert {c.edge for c in heard[:-1]} == {into_out, graph_edge_into(fc, heard)}
-    assert all(c.what == "edge_removed" for c in heard[:-1])
+    assert all(c.what is ChangeKind.EDGE_REMOVED for c in heard[:-1])
 
 
 def graph_edge_into(node_id, changes):

@@ -127,6 +127,73 @@ def test_load_errors_name_the_path_and_the_values(mutate, where, value):
     assert value in message
 
 
+def add_groups(doc, *groups):
+    doc["graph"]["nodes"].extend({"id": gid, "kind": "Group", "name": name, "params": {},
+                                  **({"parent": parent} if parent else {})}
+                                 for gid, name, parent in groups)
+
+
+# One case per rule of Graph.lint(): loading runs lint, so dropping a rule fails its case.
+@pytest.mark.parametrize("mutate, where, words", [
+    (lambda d: add_groups(d, ("g1", "outer", "g2"), ("g2", "inner", "g1")),
+     "nodes[13].parent", ["'outer'", "loops back"]),
+    (lambda d: d["graph"]["nodes"][4].update(parent="n1"),
+     "nodes[4].parent", ["'conv1_2'", "'n1', not a group", "Input 'input_1'"]),
+    (lambda d: d["graph"]["nodes"][4].update(parent="g9"),
+     "nodes[4].parent", ["'conv1_2'", "missing group 'g9'"]),
+    (lambda d: d["graph"]["nodes"][7].update(name="dense_1"),
+     "nodes[8].name", ["'dense_1' is used more than once", "'n8'", "'n9'"]),
+    (lambda d: d["graph"]["edges"][2].update(src="n99"), "edges[2].src", ["no node 'n99'"]),
+    (lambda d: (add_groups(d, ("g1", "head", None)), d["graph"]["edges"][3].update(dst="g1")),
+     "edges[3].dst", ["group 'g1'", "'head'"]),
+    (lambda d: d["graph"]["edges"][3].update(src="n13"), "edges[3]", ["'n13' feeds itself"]),
+    (lambda d: d["graph"]["edges"][5].update(src_port=-2), "edges[5].src_port", ["-2"]),
+    (lambda d: d["graph"]["edges"].append({"src": "n1", "dst": "n13"}), "edges[12].dst_port",
+     ["input 0 of 'n13' has two edges", "'n12'", "'n1'"]),
+    # Not lint's (the graph keeps nodes by id and edges as a set): the document check's.
+    (lambda d: d["graph"]["nodes"][5].update(id="n5"), "nodes[5].id", ["'n5' is used twice"]),
+    (lambda d: d["graph"]["edges"].append(dict(d["graph"]["edges"][4])), "edges[12]",
+     ["repeats edges[4]"]),
+])
+def test_loading_runs_every_graph_invariant(mutate, where, words):
+    doc = template_doc()
+    mutate(doc)
+    message = load_error(doc)
+    assert f"test.netdraft: {where}: " in message
+    for word in words:
+        assert word in message
+
+
+def test_a_load_error_counts_the_other_broken_invariants():
+    doc = template_doc()
+    doc["graph"]["edges"][2].update(src="n98")
+    doc["graph"]["edges"][3].update(src="n99")
+    message = load_error(doc)
+    assert "edges[2].src" in message and "(and 1 more problem in the graph)" in message
+
+
+def test_a_cycle_of_edges_loads_and_analysis_reports_it():
+    """The editor allows cycles (analysis shows them), so a file may hold one."""
+    doc = template_doc()
+    doc["graph"]["edges"].append({"src": "n5", "dst": "n4", "dst_port": 1})
+    project = loads(json.dumps(doc))
+    assert project.graph.lint() == []
+    assert any(p.code == "cycle" for p in analyze(project.graph).problems)
+
+
+def test_a_new_block_never_takes_a_deleted_blocks_id_that_has_stored_weights(tmp_path):
+    project = templates.open_template("keras-mnist")
+    graph = project.graph
+    extra = graph.add_node("Dense", params={"units": 10})
+    project.weights = {"file": "model.safetensors", "blocks": {extra.id: {
+        "source": "trained", "shapes": {"weight": [10, 10], "bias": [10]}}}}
+    graph.remove_node(extra.id)  # the weights section keeps it until weights are saved
+    again = load(save(project, tmp_path / "model.netdraft"))
+    fresh = again.graph.add_node("Dense", params={"units": 10})
+    assert fresh.id not in again.weights["blocks"]
+    assert again.graph.copy().new_id() not in again.weights["blocks"]
+
+
 def test_unreadable_files_are_project_errors(tmp_path):
     with pytest.raises(ProjectError, match="no such file"):
         load(tmp_path / "missing.netdraft")
