@@ -8,6 +8,7 @@ out the timeout."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -113,3 +114,18 @@ def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     """True on every rank when it is true on any (a stop request must reach all ranks at
     the same step, or the others would wait forever in the next all-reduce)."""
     return max_all([1.0 if flag else 0.0], world, device)[0] > 0
+
+
+def agree_on_losses(stop: bool, first: tuple[int, float] | None, world: World,
+                    device: torch.device) -> tuple[bool, tuple[int, float] | None]:
+    """Over all ranks, in one small all-reduce: whether any asked to stop, and the earliest
+    (step, value) of a non-finite loss of any rank (None when every loss was finite)."""
+    # The maximum of -(3·step + kind) is the earliest bad step, with its value's kind.
+    kinds = (math.nan, math.inf, -math.inf)
+    key = -math.inf if first is None else -(
+        3 * first[0] + (0 if math.isnan(first[1]) else 1 if first[1] > 0 else 2))
+    flag, key = max_all([float(stop), key], world, device)
+    if key > -math.inf:
+        step, kind = divmod(int(-key), 3)
+        first = (step, kinds[kind])
+    return flag > 0, first

@@ -1,7 +1,8 @@
 """Per-epoch metrics: loss, accuracy, top-5, per-class accuracy and the confusion matrix,
 accumulated on the device (no sync per step) and written to the run folder: metrics.csv,
 per_class.csv, confusion/epoch_NNN.csv and, when tensorboard is installed, TensorBoard
-event files."""
+event files. Tracker follows the monitored metric's best for checkpoints and early
+stopping."""
 
 from __future__ import annotations
 
@@ -76,6 +77,38 @@ class Meter:
             out["per_class_accuracy"] = (matrix.diagonal() / totals).tolist()
             out["confusion"] = matrix.tolist()
         return out
+
+
+class Tracker:
+    """The monitored value: best so far, and epochs since it last improved."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.mode = "max" if monitor.endswith("accuracy") else "min"
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+
+    def key(self, metrics: dict[str, Any]) -> str:
+        return self.monitor if metrics.get(self.monitor) is not None \
+            else self.monitor.replace("val_", "train_")
+
+    def update(self, epoch: int, metrics: dict[str, Any]) -> bool:
+        value = metrics[self.key(metrics)]
+        better = self.best is None or (value < self.best if self.mode == "min"
+                                       else value > self.best)
+        if better and math.isfinite(value):
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    def state(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.bad_epochs = state["bad_epochs"]
 
 
 def finite(value: Any) -> Any:

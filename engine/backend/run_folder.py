@@ -5,11 +5,13 @@ links to files outside it or run files that are not regular files (a FIFO would 
 reader), locks it (RUN_DIR/.lock, an OS lock that dies with the process, so a SIGKILL never
 leaves a stale lock; the holder's pid is written inside for the refusal), refuses a new run
 over an existing one unless asked (--overwrite), and removes the temporary files a killed
-trainer left. Only rank 0 of a multi-process run claims the folder. torch-free.
+trainer left. Only rank 0 of a multi-process run claims the folder. torch-free. A new run's
+folder is named here too (default_run_dir).
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import stat
@@ -29,6 +31,14 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
+
+
+def default_run_dir(name: str) -> Path:
+    """runs/NAME-YYYYMMDD-HHMMSS, relative to the working directory: a new run's folder when
+    none is given, the project's name made safe for a file name."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "run"
+    return Path("runs") / f"{safe}-{stamp}"
 
 
 class RunFolderError(Exception):

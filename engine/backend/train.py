@@ -8,7 +8,6 @@ derived from (seed, epoch, rank), so --resume continues exactly — from an epoc
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import math
@@ -29,7 +28,7 @@ from engine.backend.batching import batches, place
 from engine.backend.build import apply_freezing, build_module, frozen_modules
 from engine.backend.data import DataBundle, Target, load_data, target_of
 from engine.backend.events import ConsoleSink, NullSink, Sink
-from engine.backend.metrics import Meter, MetricsLog, finite
+from engine.backend.metrics import Meter, MetricsLog, Tracker, finite
 from engine.backend.optim import Loss, Schedule, Scorer, make_optimizer, output_loss
 from engine.backend.preflight import check_training
 from engine.backend.runtime import RunError, Runtime, choose_runtime, pick_device
@@ -76,38 +75,6 @@ class Outcome:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Tracker:
-    """The monitored value: best so far, and epochs since it last improved."""
-
-    def __init__(self, monitor: str) -> None:
-        self.monitor = monitor
-        self.mode = "max" if monitor.endswith("accuracy") else "min"
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.bad_epochs = 0
-
-    def key(self, metrics: dict[str, Any]) -> str:
-        return self.monitor if metrics.get(self.monitor) is not None \
-            else self.monitor.replace("val_", "train_")
-
-    def update(self, epoch: int, metrics: dict[str, Any]) -> bool:
-        value = metrics[self.key(metrics)]
-        better = self.best is None or (value < self.best if self.mode == "min"
-                                       else value > self.best)
-        if better and math.isfinite(value):
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-            return True
-        self.bad_epochs += 1
-        return False
-
-    def state(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
-        self.bad_epochs = state["bad_epochs"]
-
-
 class Trainer:
     def __init__(self, project: Project, overrides: dict[str, dict[str, Any]] | None = None,
                  run_dir: str | Path | None = None, resume: str | Path | None = None,
@@ -137,7 +104,7 @@ class Trainer:
         self.project = project
         self.settings = effective_settings(project, overrides, base)
         self.device_name = device
-        self.run_dir = Path(run_dir) if run_dir else _default_run_dir(project.name)
+        self.run_dir = Path(run_dir) if run_dir else run_folder.default_run_dir(project.name)
         self.stop_signal: int | None = None
         self._stop_requested = False
 
@@ -262,7 +229,7 @@ class Trainer:
         if local % self.batch_size == 1 and local > 1:
             self.steps -= 1
         self.epochs = int(t["epochs"])
-        self.tracker = _Tracker(t["monitor"])
+        self.tracker = Tracker(t["monitor"])
         self.schedule = Schedule(self.optimizer, t, self.epochs, self.steps, self.tracker.mode)
         self.augmenter = Augmenter(AugmentConfig.from_settings(self.settings["augmentation"]),
                                    0, self.device, self.data.pixel_max)
@@ -285,9 +252,26 @@ class Trainer:
 
     def _run(self) -> Outcome:
         started = time.perf_counter()
+        start_epoch, skip_steps = self._prepare()
+        self._announce(start_epoch)
+        history: list[dict[str, Any]] = []
+        status, exit_code, epoch = self._train_epochs(start_epoch, skip_steps, history)
+        if self.world.main:
+            self.metrics_log.close()
+        self.sink.emit("done", status=status, run_dir=str(self.run_dir), epochs_done=epoch,
+                       seconds=time.perf_counter() - started, monitor=self.tracker.monitor,
+                       best_value=self.tracker.best, best_epoch=self.tracker.best_epoch,
+                       best=str(self.run_dir / checkpoint.BEST), last=str(self.run_dir /
+                                                                          checkpoint.LAST))
+        return Outcome(status, exit_code, self.run_dir, epoch, self.tracker.best_epoch,
+                       self.tracker.best, history)
+
+    def _prepare(self) -> tuple[int, int]:
+        """Claim the folder, build everything, restore a resumed run's state and open the
+        metrics log; the epoch and the step to start from."""
         self._claim_folder()  # an existing folder: before the data is read
         self._setup()
-        world, sink = self.world, self.sink
+        world = self.world
         start_epoch, skip_steps = 0, 0
         if self.resume_state is not None:
             start_epoch, skip_steps = self._restore(self.resume_state)
@@ -297,8 +281,12 @@ class Trainer:
             if self.resume_state is None:
                 run_folder.clear_run(self.run_dir)  # only an --overwrite run finds one
             self.metrics_log = MetricsLog(self.run_dir, start_epoch, self.data.class_names,
-                                          sink.message)
-        history: list[dict[str, Any]] = []
+                                          self.sink.message)
+        return start_epoch, skip_steps
+
+    def _announce(self, start_epoch: int) -> None:
+        """The start event, with everything a viewer shows before the first step."""
+        world, sink = self.world, self.sink
         params = sum(p.numel() for p in self.model.parameters())
         sink.emit("start", project=self.project.name, run_dir=str(self.run_dir),
                   device=str(self.device), world_size=world.size,
@@ -310,6 +298,11 @@ class Trainer:
         for note in self.notes:
             if not sink.shows_notes:
                 sink.message(f"note: {note}")
+
+    def _train_epochs(self, start_epoch: int, skip_steps: int,
+                      history: list[dict[str, Any]]) -> tuple[str, int, int]:
+        """The epochs until the last, a stop or early stopping, each one's metrics appended
+        to ``history``; (status, exit code, epochs done)."""
         status, exit_code, epoch = "finished", EXIT_OK, start_epoch
         try:
             for epoch in range(start_epoch, self.epochs):
@@ -329,8 +322,8 @@ class Trainer:
                 early = int(self.settings["training"]["early_stopping"])
                 if early and self.tracker.bad_epochs >= early:
                     status = "early_stopped"
-                    sink.message(f"early stopping: {self.tracker.monitor} has not improved "
-                                 f"for {early} epoch(s)")
+                    self.sink.message(f"early stopping: {self.tracker.monitor} has not "
+                                      f"improved for {early} epoch(s)")
                     epoch += 1
                     break
             else:
@@ -340,15 +333,7 @@ class Trainer:
                 f"out of {self.device.type.upper()} memory at batch size {self.batch_size}: "
                 f"try --batch-size {max(1, self.batch_size // 2)}, precision bf16 or fp16, "
                 f"or a smaller Input") from None
-        if world.main:
-            self.metrics_log.close()
-        sink.emit("done", status=status, run_dir=str(self.run_dir), epochs_done=epoch,
-                  seconds=time.perf_counter() - started, monitor=self.tracker.monitor,
-                  best_value=self.tracker.best, best_epoch=self.tracker.best_epoch,
-                  best=str(self.run_dir / checkpoint.BEST), last=str(self.run_dir /
-                                                                      checkpoint.LAST))
-        return Outcome(status, exit_code, self.run_dir, epoch, self.tracker.best_epoch,
-                       self.tracker.best, history)
+        return status, exit_code, epoch
 
     def _stop_now(self) -> bool:
         return distributed.any_rank(self._stop_requested, self.world, self._flag_device())
@@ -358,7 +343,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
     def _epoch(self, epoch: int, skip: int) -> dict[str, Any] | None:
-        world, t0 = self.world, time.perf_counter()
+        """One epoch from step ``skip``: its metrics, or None when stopped mid-epoch."""
+        t0 = time.perf_counter()
+        order, meter = self._begin_epoch(epoch, skip)
+        counts = self._train_steps(epoch, skip, order, meter, t0)
+        if counts is None:
+            return None
+        train_seconds = time.perf_counter() - t0
+        seen, skipped = counts
+        return self._end_epoch(epoch, meter, seen, skipped, t0, train_seconds)
+
+    def _begin_epoch(self, epoch: int, skip: int) -> tuple[torch.Tensor, Meter]:
+        """This rank's sample order and a fresh meter; the epoch's seeds, or the generator
+        states of an interrupted epoch resumed at step ``skip``."""
+        world = self.world
         shuffle = torch.Generator().manual_seed(derive_seed(self.seed, "shuffle", epoch))
         order = distributed.shard(torch.randperm(len(self.train_split), generator=shuffle),
                                   world)
@@ -373,6 +371,13 @@ class Trainer:
         self.net.train()
         for module in self.frozen:
             module.eval()
+        return order, meter
+
+    def _train_steps(self, epoch: int, skip: int, order: torch.Tensor, meter: Meter,
+                     t0: float) -> tuple[int, int] | None:
+        """The epoch's steps from ``skip``: (images trained on, unreadable files skipped), or
+        None when a stop was asked for (interrupted.pt is then written)."""
+        world = self.world
         losses = torch.zeros(self.steps, device=self.device)
         last_emit, emitted_step, seen, skipped = time.perf_counter(), skip, 0, 0
         checked = skip  # the losses of the steps before this one are finite
@@ -412,7 +417,13 @@ class Trainer:
                 self._emit_step(epoch, step, skip, losses, emitted_step, meter, seen, t0)
                 last_emit, emitted_step = now, step + 1
         self._check_losses(losses, checked, step + 1, epoch)
-        train_seconds = time.perf_counter() - t0
+        return seen, skipped
+
+    def _end_epoch(self, epoch: int, meter: Meter, seen: int, skipped: int, t0: float,
+                   train_seconds: float) -> dict[str, Any]:
+        """Validate, sum every rank's counts, track the monitored value, step the schedule,
+        and report and save the epoch."""
+        world = self.world
         distributed.broadcast_buffers(self.model, world)
         val_meter, val_skipped = self._validate()
         skipped += val_skipped
@@ -477,16 +488,8 @@ class Trainer:
         first = (start + int(bad[0]), window[int(bad[0])].item()) if len(bad) else None
         stop_now = self._stop_requested
         if self.world.enabled:
-            # The maximum of -(3·step + kind) is the earliest bad step, with its value's kind.
-            kinds = (math.nan, math.inf, -math.inf)
-            key = -math.inf if first is None else -(
-                3 * first[0] + (0 if math.isnan(first[1]) else 1 if first[1] > 0 else 2))
-            flag, key = distributed.max_all([float(stop_now), key], self.world,
-                                            self._flag_device())
-            stop_now = flag > 0
-            if key > -math.inf:
-                step, kind = divmod(int(-key), 3)
-                first = (step, kinds[kind])
+            stop_now, first = distributed.agree_on_losses(stop_now, first, self.world,
+                                                          self._flag_device())
         if first is not None:
             lr = float(self.settings["training"]["lr"])
             raise AgreedError(f"the loss became {first[1]} at epoch {epoch + 1}, step "
@@ -583,12 +586,6 @@ class Trainer:
             raise RunError(f"this checkpoint stopped mid-epoch in a run of "
                            f"{state['world_size']} process(es); resume it with as many")
         return int(state["epoch"]), int(state.get("step", 0))
-
-
-def _default_run_dir(name: str) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "run"
-    return Path("runs") / f"{safe}-{stamp}"
 
 
 def train(project: Project, **kwargs: Any) -> Outcome:
