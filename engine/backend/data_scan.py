@@ -137,22 +137,8 @@ def scan(data_settings: dict, input_shape: Sequence[int], channel_order: str = "
     val_counts = (torch.bincount(data.val.y, minlength=len(names)).tolist()
                   if data.val is not None else [0] * len(names))
     unreadable = list(data.skipped)
-    streamed_files = sum(len(s) for s in splits if s.streamed)
-    checked = streamed_files <= STREAM_CHECK_LIMIT
-    if streamed_files:
-        notes.append(f"{streamed_files:,} images are read from disk each epoch ("
-                     + ("data.cache is 'stream'" if data_settings.get("cache") == "stream"
-                        else "decoded they would not fit in a quarter of the memory") + ")")
-    duplicates, examples = 0, []
-    if not checked:
-        notes.append(f"unreadable files and validation images identical to training images "
-                     f"are not looked for: that would decode {streamed_files:,} streamed "
-                     f"files (at most {STREAM_CHECK_LIMIT:,}); training reports unreadable "
-                     f"files as it meets them")
-    elif data.val is not None or streamed_files:  # streamed files are read to find bad ones
-        digests = [_digests(split, target, watch, unreadable) for split in splits]
-        if data.val is not None:
-            duplicates, examples = _duplicates(data.train, digests[0], data.val, digests[1])
+    duplicates, examples, checked = _check_files(data, splits, target, watch, unreadable,
+                                                 notes, data_settings.get("cache"))
     samples = _samples(data, samples_per_class, len(names), target, native, watch)
     present = [(count, i) for i, count in enumerate(train_counts) if count]
     imbalance = max(present)[0] / min(present)[0] if present else 1.0
@@ -164,6 +150,32 @@ def scan(data_settings: dict, input_shape: Sequence[int], channel_order: str = "
     report.warnings = _warnings(report, present)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_files(data: DataBundle, splits: list[Split], target: Target, watch: _Watch,
+                 unreadable: list[tuple[str, str]], notes: list[str],
+                 cache: str | None) -> tuple[int, list[tuple[str, str]], bool]:
+    """Look for unreadable files and for validation images identical to training images,
+    unless that would decode more than STREAM_CHECK_LIMIT streamed files. Unreadable files
+    are added to ``unreadable``, what is not looked for to ``notes``; returns (duplicates,
+    examples of them, whether the files were checked)."""
+    streamed_files = sum(len(s) for s in splits if s.streamed)
+    checked = streamed_files <= STREAM_CHECK_LIMIT
+    if streamed_files:
+        notes.append(f"{streamed_files:,} images are read from disk each epoch ("
+                     + ("data.cache is 'stream'" if cache == "stream"
+                        else "decoded they would not fit in a quarter of the memory") + ")")
+    duplicates, examples = 0, []
+    if not checked:
+        notes.append(f"unreadable files and validation images identical to training images "
+                     f"are not looked for: that would decode {streamed_files:,} streamed "
+                     f"files (at most {STREAM_CHECK_LIMIT:,}); training reports unreadable "
+                     f"files as it meets them")
+    elif data.val is not None or streamed_files:  # streamed files are read to find bad ones
+        digests = [_digests(split, target, watch, unreadable) for split in splits]
+        if data.val is not None:
+            duplicates, examples = _duplicates(data.train, digests[0], data.val, digests[1])
+    return duplicates, examples, checked
 
 
 # ------------------------------------------------------------------ the source
