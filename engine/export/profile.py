@@ -94,11 +94,28 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
     sample; ``weighted``: blocks with parameters, listed even when onnxruntime folds them
     into another (a BatchNorm into its convolution)."""
     import onnx
-    import onnxruntime as ort
 
     weighted = weighted or set()
     blocks = attr_blocks(graph, attr_of)
     original = onnx.load(str(onnx_path))
+    events, optimized, providers = _run_profiled(onnx_path, inputs, runs)
+    owner = optimized_blocks(original, optimized, blocks)
+    runs_seen = _fastest_runs(events, runs)
+    per_block, nodes, kernels = _kernel_times(events, runs_seen, owner)
+    count = max(1, len(runs_seen))
+    batch = int(inputs.shape[0])
+    listed = _block_times(graph, macs, weighted, per_block, nodes, batch, count)
+    total = statistics.mean(r["dur"] for r in runs_seen) / 1e3 if runs_seen else 0.0
+    return Profile(batch, count, precision, total, kernels / count / 1e3, listed, providers)
+
+
+def _run_profiled(onnx_path: str | Path, inputs: np.ndarray,
+                  runs: int) -> tuple[list[dict[str, Any]], Any, list[str]]:
+    """Run the model WARMUP_RUNS + ``runs`` times with onnxruntime's profiler on: the
+    profiler's events, the graph as onnxruntime optimized it, and its providers."""
+    import onnx
+    import onnxruntime as ort
+
     with tempfile.TemporaryDirectory(prefix="netdraft-profile-") as tmp:
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -115,12 +132,22 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
         optimized = onnx.load(options.optimized_model_filepath)
-    owner = optimized_blocks(original, optimized, blocks)
+    return events, optimized, list(session.get_providers())
+
+
+def _fastest_runs(events: list[dict[str, Any]], runs: int) -> list[dict[str, Any]]:
+    """The profiler's events of the faster half of the last ``runs`` runs."""
     runs_seen = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
     runs_seen = sorted(runs_seen, key=lambda r: r["ts"])[-runs:]
     # The faster half of the runs, so runs slowed by another process on the machine do
     # not count; blocks' and whole runs' times are means over the same runs, so they add up.
-    runs_seen = sorted(runs_seen, key=lambda r: r["dur"])[:max(1, (len(runs_seen) + 1) // 2)]
+    return sorted(runs_seen, key=lambda r: r["dur"])[:max(1, (len(runs_seen) + 1) // 2)]
+
+
+def _kernel_times(events: list[dict[str, Any]], runs_seen: list[dict[str, Any]],
+                  owner: dict[str, str]) -> tuple[dict[str, float], dict[str, set[str]], float]:
+    """Over ``runs_seen``: each block's kernel time (µs), the ONNX nodes it ran, and the
+    time of all kernels."""
     per_block: dict[str, float] = {}
     nodes: dict[str, set[str]] = {}
     kernels = 0.0
@@ -135,8 +162,14 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
         if block is not None:
             per_block[block] = per_block.get(block, 0.0) + event["dur"]
             nodes.setdefault(block, set()).add(name)
-    count = max(1, len(runs_seen))
-    batch = int(inputs.shape[0])
+    return per_block, nodes, kernels
+
+
+def _block_times(graph: Graph, macs: dict[str, int], weighted: set[str],
+                 per_block: dict[str, float], nodes: dict[str, set[str]], batch: int,
+                 count: int) -> list[BlockTime]:
+    """Each block that does work, in the graph's order, with its time per run, its share,
+    and whether it is slow for its MACs."""
     total_blocks = sum(per_block.values()) or 1.0
     total_macs = sum(macs.values()) or 1
     listed = []
@@ -149,9 +182,7 @@ def profile_model(onnx_path: str | Path, graph: Graph, attr_of: dict[str, str],
         slow = share >= SLOW_SHARE and share > SLOW_FACTOR * (block_macs / batch) / total_macs
         listed.append(BlockTime(node.id, node.name, node.kind, us / count / 1e3, share,
                                 block_macs, len(nodes.get(node.id, ())), slow))
-    total = statistics.mean(r["dur"] for r in runs_seen) / 1e3 if runs_seen else 0.0
-    return Profile(batch, count, precision, total, kernels / count / 1e3, listed,
-                   list(session.get_providers()))
+    return listed
 
 
 def _owner_by_prefix(name: str, owner: dict[str, str]) -> str | None:
