@@ -29,6 +29,7 @@ from designer.canvas.faces import block_face, shapes_text
 from designer.canvas.items import category_color
 from designer.document import Document, Refresh
 from engine.layers import REGISTRY
+from engine.layers.backbone import backbone
 from engine.shapes import fmt_shape
 from engine.summary import human_bytes, human_count
 
@@ -295,7 +296,7 @@ class Inspector(QScrollArea):
     def _add_transfer_boxes(self, layout: QVBoxLayout, node_id: str) -> None:
         from designer import transfer_inspector as parts
 
-        if self.doc.graph.nodes[node_id].kind == "Backbone":
+        if self.doc.graph.nodes[node_id].kind == backbone.id:
             self.transfer_boxes.append(parts.BackboneBox(self.doc, node_id))
         if parts.wants_box(self.doc, node_id):
             self.transfer_boxes.append(parts.TrainingBox(self.doc, node_id))

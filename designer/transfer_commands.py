@@ -19,6 +19,7 @@ from designer.commands import Command
 from designer.document import Document, Point
 from engine import transfer
 from engine.graph import MISSING, Edge, Graph, Node
+from engine.layers.backbone import backbone
 from engine.layout import GROUP_HEADER, GROUP_PADDING
 
 
@@ -34,7 +35,7 @@ def weighted(doc: Document, ids: Iterable[str]) -> list[str]:
     out = []
     for node_id in dict.fromkeys(leaves):
         result = doc.analysis.results.get(node_id)
-        if graph.nodes[node_id].kind == "Backbone" or (result is not None and result.params):
+        if graph.nodes[node_id].kind == backbone.id or (result is not None and result.params):
             out.append(node_id)
     return out
 

@@ -28,6 +28,7 @@ from designer import commands, transfer_commands, workers
 from designer.canvas.marks import WORDS, block_marks, has_weights
 from designer.document import Document
 from engine.graph import GraphEditError
+from engine.layers.backbone import backbone
 
 STALE_STYLE = "color: #b7780a;"
 MIXED = -1.0  # the group spin box's "mixed" value (its special text)
@@ -195,7 +196,7 @@ class BackboneBox(QWidget):
         self.job: workers.Job | None = None
         self._list_job: workers.Job | None = None
         params = doc.graph.nodes[node_id].params
-        title = QLabel("Backbone", self)
+        title = QLabel(backbone.id, self)
         font = title.font()
         font.setBold(True)
         title.setFont(font)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from engine.graph import Graph, Node
 from engine.layers import REGISTRY
-from engine.layers.base import ACTIVATION
+from engine.layers.base import ACTIVATION, REGULARIZATION
 from engine.shapes import fmt_shape
 from engine.validate import Fix, ParamEdit, Problem, node_label
 
@@ -85,19 +85,21 @@ def _check_input(graph: Graph, facts: DataFacts, accepted: tuple[int, ...] | Non
 
 
 def head_dense(graph: Graph, output: Node) -> Node | None:
-    """The Dense (or RBF) giving the Output its class scores, through pass-through blocks."""
+    """The block whose width (a Dense's units) sets the Output's class scores, through
+    pass-through blocks; its kind's ``width_param`` names the parameter."""
     node = output
     for _ in range(8):
         preds = graph.predecessors(node.id)
         if len(preds) != 1:
             return None
         node = graph.nodes[preds[0]]
-        if node.kind in ("Dense", "RBF"):
+        if node.kind not in REGISTRY:
+            return None
+        kind = REGISTRY.get(node.kind)
+        if kind.width_param is not None:
             return node
-        # Activations and Dropout pass the class scores through unchanged.
-        passes = node.kind == "Dropout" or (
-            node.kind in REGISTRY and REGISTRY.get(node.kind).category == ACTIVATION)
-        if not passes:
+        # Activations and dropout keep the number of class scores.
+        if kind.category not in (ACTIVATION, REGULARIZATION):
             return None
     return None
 
@@ -125,7 +127,7 @@ def _check_output(graph: Graph, facts: DataFacts, report: FitReport) -> None:
     hint = f"set its classes to {count}" + (" and its class names from the data"
                                             if facts.named else "")
     if head is not None and classes != count:
-        edits.append(ParamEdit(head.id, "units", count))
+        edits.append(ParamEdit(head.id, REGISTRY.get(head.kind).width_param, count))
         hint += f", and '{head.name}' to {count} units"
     report.problems[node.id] = Problem(node.id, "data", message, hint)
     report.fixes.append(Fix(f"Set the Output to {count} classes from the data", node.id,

@@ -41,6 +41,28 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0,
     return out
 
 
+def pooled_size(size: int, kernel: int, stride: int, before: int, after: int,
+                ceil_mode: bool, padded_first: bool | None = None) -> int:
+    """Output length along one axis as a pool module computes it: torch's own padding
+    when the padding is even, else the zeros are added first. ``padded_first`` says which
+    (default: this axis's sides differ); the module pads both axes first when either is
+    uneven, and with ceil_mode the two differ (torch drops a window that starts in its own
+    padding, not in padding added before).
+
+    >>> pooled_size(5, 2, 2, 0, 0, ceil_mode=False), pooled_size(5, 2, 2, 0, 0, ceil_mode=True)
+    (2, 3)
+    >>> pooled_size(3, 2, 2, 1, 1, ceil_mode=True)  # a window may not start in the padding
+    2
+    >>> pooled_size(8, 3, 3, 1, 1, ceil_mode=True, padded_first=True)  # the other axis uneven
+    4
+    """
+    if padded_first is None:
+        padded_first = before != after
+    if not padded_first:
+        return conv_output_size(size, kernel, stride, before, ceil_mode=ceil_mode)
+    return conv_output_size(size + before + after, kernel, stride, 0, ceil_mode=ceil_mode)
+
+
 def transposed_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0,
                            output_padding: int = 0, dilation: int = 1) -> int:
     """

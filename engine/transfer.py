@@ -10,6 +10,11 @@ id: blocks that stay keep theirs, new head blocks start fresh.
 from __future__ import annotations
 
 from engine.graph import Graph, GraphEditError
+from engine.layers.backbone import backbone
+from engine.layers.dense import dense
+from engine.layers.pool import global_avg_pool
+from engine.layers.regularization import dropout as dropout_kind
+from engine.layers.reshape import flatten
 from engine.validate import analyze
 
 HEAD_GROUP = "head"
@@ -123,14 +128,14 @@ def add_head(graph: Graph, classes: int, after: str | None = None, dropout: floa
                              "the problems before it first")
     plan: list[tuple[str, str, dict]] = []
     if len(result.shape) == 3:
-        plan.append(("GlobalAvgPool", "head_pool", {}))
+        plan.append((global_avg_pool.id, "head_pool", {}))
     elif len(result.shape) != 1:
-        plan.append(("Flatten", "head_flatten", {}))
+        plan.append((flatten.id, "head_flatten", {}))
     if hidden:
-        plan.append(("Dense", "head_hidden", {"units": hidden, "activation": "relu"}))
+        plan.append((dense.id, "head_hidden", {"units": hidden, "activation": "relu"}))
     if dropout:
-        plan.append(("Dropout", "head_dropout", {"rate": dropout}))
-    plan.append(("Dense", "head_fc", {"units": classes}))
+        plan.append((dropout_kind.id, "head_dropout", {"rate": dropout}))
+    plan.append((dense.id, "head_fc", {"units": classes}))
     plan.append(("Output", "output", {"classes": classes}))
     group = graph.add_node("Group", name=graph.unique_name(HEAD_GROUP))
     added = []
@@ -147,7 +152,7 @@ def add_head(graph: Graph, classes: int, after: str | None = None, dropout: floa
 def weighted_blocks(graph: Graph) -> list[str]:
     analysis = analyze(graph)
     return [i for i in analysis.order
-            if analysis.results[i].params > 0 or graph.nodes[i].kind == "Backbone"]
+            if analysis.results[i].params > 0 or graph.nodes[i].kind == backbone.id]
 
 
 def set_lr_mult(graph: Graph, node_ids: list[str], mult: float) -> list[str]:
@@ -191,12 +196,12 @@ def classifier_depth(graph: Graph) -> int:
     while True:
         node = graph.nodes[current]
         feeders = graph.predecessors(current)
-        if node.kind == "Backbone" and len(node.params.get("out_shape") or ()) == 1:
+        if node.kind == backbone.id and len(node.params.get("out_shape") or ()) == 1:
             raise GraphEditError(
                 f"the classifier is inside the Backbone '{node.name}' (it ends with "
                 f"{node.params['out_shape'][0]} scores): cut it before its classifier in the "
                 "inspector (e.g. at avgpool), then replace the head")
-        if node.kind in ("Input", "Backbone") or len(feeders) != 1:
+        if node.kind in ("Input", backbone.id) or len(feeders) != 1:
             return 0
         if {e.dst for e in graph.outputs_of(current)} - gone:
             return 0

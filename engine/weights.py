@@ -30,7 +30,7 @@ from typing import Any
 from engine.graph import Graph
 from engine.layers import REGISTRY, Shape
 from engine.project import WEIGHT_SOURCES
-from engine.shapes import fmt_shape, pair
+from engine.shapes import fmt_shape
 from engine.validate import Analysis, analyze
 
 SOURCES = WEIGHT_SOURCES
@@ -46,56 +46,16 @@ class BlockWeights:
     detail: str = ""   # for stale: what is stored and what the block needs
 
 
-def _conv_shapes(filters: int, per_filter: int, p: dict[str, Any]) -> dict[str, Shape]:
-    kh, kw = pair(p["kernel_size"])
-    shapes: dict[str, Shape] = {"weight": (filters, per_filter, kh, kw)}
-    if p.get("bias", True):
-        shapes["bias"] = (filters,)
-    return shapes
-
-
-def _depthwise(i: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
-    return _conv_shapes(i[0][0] * p["depth_multiplier"], 1, p)
-
-
-def _transpose(i: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
-    kh, kw = pair(p["kernel_size"])
-    shapes: dict[str, Shape] = {"weight": (i[0][0], p["filters"], kh, kw)}
-    if p["bias"]:
-        shapes["bias"] = (p["filters"],)
-    return shapes
-
-
-def _dense(i: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
-    shapes: dict[str, Shape] = {"weight": (p["units"], i[0][0])}
-    if p.get("bias", False):
-        shapes["bias"] = (p["units"],)
-    return shapes
-
-
-# The tensors each kind's block holds, by the last part of their state-dict key. Kinds not
-# listed are checked by their parameter count.
-EXPECTED: dict[str, Callable[[list[Shape], dict[str, Any]], dict[str, Shape]]] = {
-    "Conv2D": lambda i, p: _conv_shapes(p["filters"], i[0][0] // p["groups"], p),
-    "DepthwiseConv2D": _depthwise,
-    "ConvTranspose2D": _transpose,
-    "Dense": _dense,
-    "RBF": lambda i, p: {"weight": (p["units"], i[0][0])},
-    "BatchNorm": lambda i, p: {k: (i[0][0],) for k in ("weight", "bias", "running_mean",
-                                                       "running_var")},
-    "LayerNorm": lambda i, p: {"weight": tuple(i[0]), "bias": tuple(i[0])},
-}
-
-
 def _short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
 def fits(kind_id: str, inputs: list[Shape], params: dict[str, Any], counts: tuple[int, int],
          stored: dict[str, list[int]]) -> str:
-    """Why stored shapes do not fit a block ("" when they do)."""
+    """Why stored shapes do not fit a block ("" when they do): the tensors its kind's
+    ``weights`` names, by the last part of their state-dict key, else the count of values."""
     stored = {k: v for k, v in stored.items() if _short(k) not in COUNTERS}
-    rule = EXPECTED.get(kind_id)
+    rule = REGISTRY.get(kind_id).weights
     if rule is not None:
         want = rule(inputs, params)
         have = {_short(k): tuple(v) for k, v in stored.items()}

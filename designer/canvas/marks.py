@@ -18,6 +18,7 @@ from designer import theme
 from designer.document import Document
 from engine import weights
 from engine.layers import REGISTRY
+from engine.layers.backbone import backbone
 
 WORDS = {
     "imported": "imported weights",
@@ -55,7 +56,7 @@ class Marks:
 
 def has_weights(doc: Document, node_id: str) -> bool:
     node = doc.graph.nodes[node_id]
-    if node.kind == "Backbone":
+    if node.kind == backbone.id:
         return True
     result = doc.analysis.results.get(node_id)
     return result is not None and result.params > 0

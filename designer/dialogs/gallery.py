@@ -19,13 +19,15 @@ from PySide6.QtWidgets import (
 from designer import settings_store, theme
 from designer.canvas.items import category_color
 from engine import templates
+from engine.graph import Graph, Node
 from engine.project import Project, ProjectError
 from engine.summary import human_count
-from engine.validate import analyze
+from engine.validate import Analysis, analyze
 
 THUMB = QSize(220, 160)
 NAME_ROLE = Qt.ItemDataRole.UserRole
 ABOUT_ROLE = Qt.ItemDataRole.UserRole + 1
+Box = tuple[QPointF, float, float, Node]  # a unit's centre, width, height and node
 
 
 def thumbnail(project: Project, size: QSize = THUMB) -> QPixmap:
@@ -38,21 +40,40 @@ def thumbnail(project: Project, size: QSize = THUMB) -> QPixmap:
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     analysis = analyze(graph)
+    units = _top_units(graph, analysis.order)
+    if not units:
+        _draw_empty(painter, colors, size)
+    else:
+        _draw_blocks(painter, colors, graph, _block_boxes(graph, analysis, units, size))
+    painter.end()
+    return pixmap
+
+
+def _top_units(graph: Graph, order: list[str]) -> list[str]:
+    """The top-level blocks and groups, in the order of their first block."""
     units: list[str] = []
-    for node_id in analysis.order:
+    for node_id in order:
         top = node_id
         while graph.nodes[top].parent is not None:
             top = graph.nodes[top].parent
         if top not in units:
             units.append(top)
-    if not units:
-        painter.setPen(QPen(colors.muted, 2, Qt.PenStyle.DashLine))
-        painter.drawRoundedRect(QRectF(size.width() / 2 - 30, size.height() / 2 - 20, 60, 40),
-                                6, 6)
-        painter.drawText(QRectF(0, 0, size.width(), size.height()),
-                         Qt.AlignmentFlag.AlignCenter, "+")
-        painter.end()
-        return pixmap
+    return units
+
+
+def _draw_empty(painter: QPainter, colors: theme.CanvasColors, size: QSize) -> None:
+    """An empty network: a dashed box with a plus."""
+    painter.setPen(QPen(colors.muted, 2, Qt.PenStyle.DashLine))
+    painter.drawRoundedRect(QRectF(size.width() / 2 - 30, size.height() / 2 - 20, 60, 40),
+                            6, 6)
+    painter.drawText(QRectF(0, 0, size.width(), size.height()),
+                     Qt.AlignmentFlag.AlignCenter, "+")
+
+
+def _block_boxes(graph: Graph, analysis: Analysis, units: list[str],
+                 size: QSize) -> list[Box]:
+    """(centre, width, height, node) of each unit: filled into up to three columns of about
+    equal weight, wider for a larger share of the parameters."""
     total = max(analysis.totals()["params"], 1)
     # A group takes room for how many blocks it holds and shows its parts as stripes, so
     # ResNet-18, -50 and -152 (the same five stages) look as deep as they are.
@@ -80,6 +101,12 @@ def thumbnail(project: Project, size: QSize = THUMB) -> QPixmap:
         width = cell_w * (0.35 + 0.55 * min(1.0, (params / total) ** 0.35))
         centre = QPointF(8 + cell_w * (column + 0.5), 8 + top * scale + cell_h / 2)
         centres.append((centre, width, cell_h, node))
+    return centres
+
+
+def _draw_blocks(painter: QPainter, colors: theme.CanvasColors, graph: Graph,
+                 centres: list[Box]) -> None:
+    """The units joined in order, each a rounded box; a group striped by its parts."""
     painter.setPen(QPen(colors.edge, 1))
     for (a, *_), (b, *_) in zip(centres, centres[1:]):
         painter.drawLine(a, b)
@@ -96,8 +123,6 @@ def thumbnail(project: Project, size: QSize = THUMB) -> QPixmap:
             for k in range(1, parts):
                 y = rect.top() + rect.height() * k / parts
                 painter.drawLine(QPointF(rect.left() + 2, y), QPointF(rect.right() - 2, y))
-    painter.end()
-    return pixmap
 
 
 class Gallery(QDialog):

@@ -217,6 +217,21 @@ class SampleGrid(QWidget):
         painter.drawImage(target, image)
 
 
+def _more_heading() -> QWidget:
+    """A rule and "More" above the settings past the common ones (FIRST_OF_MORE on)."""
+    more = QLabel("<b>More</b>")
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    heading = QWidget()
+    heading_layout = QVBoxLayout(heading)
+    heading_layout.setContentsMargins(0, 6, 0, 0)
+    heading_layout.setSpacing(2)
+    heading_layout.addWidget(line)
+    heading_layout.addWidget(more)
+    return heading
+
+
 class AugmentationPanel(QWidget):
     """``tiles``: the drawn pixels, N×(1+COPIES)×H×W×C uint8, column 0 the originals (None
     until the first preview); ``seed``; ``last_redraw_ms``: from the change to the drawn
@@ -240,21 +255,22 @@ class AugmentationPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._start_preview)
+        self._build_settings_column()
+        right = self._build_preview()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.scroll)
+        layout.addLayout(right, 1)
+        self._show_seed()
+        self._show_status()
 
+    def _build_settings_column(self) -> None:
+        """The augmentation settings in a scroll area that scrolls rows, never columns."""
         self.form = SettingsForm(SECTION, labels=LABELS)
         for editor in self.form.editors.values():
             # A spin box sizes itself to its range's end texts: "1" would clip "0.15".
             editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        more = QLabel("<b>More</b>")
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        heading = QWidget()
-        heading_layout = QVBoxLayout(heading)
-        heading_layout.setContentsMargins(0, 6, 0, 0)
-        heading_layout.setSpacing(2)
-        heading_layout.addWidget(line)
-        heading_layout.addWidget(more)
+        heading = _more_heading()
         row, _ = self.form.form.getWidgetPosition(self.form.editors[FIRST_OF_MORE])
         self.form.form.insertRow(row, heading)
         holder = QWidget()
@@ -271,6 +287,8 @@ class AugmentationPanel(QWidget):
                  + 2 * self.scroll.frameWidth())
         self.scroll.setFixedWidth(width)
 
+    def _build_preview(self) -> QVBoxLayout:
+        """A new seed, the status line and the grid of originals and augmented copies."""
         self.new_seed = QPushButton("New seed", self)
         self.new_seed.setToolTip("Draw other random augmentations of the same samples")
         self.new_seed.clicked.connect(self.next_seed)
@@ -286,12 +304,7 @@ class AugmentationPanel(QWidget):
         right.setContentsMargins(0, 0, 0, 0)
         right.addLayout(bar)
         right.addWidget(self.grid, 1)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.scroll)
-        layout.addLayout(right, 1)
-        self._show_seed()
-        self._show_status()
+        return right
 
     # ------------------------------------------------------------------ inputs
     def set_document(self, doc: Document) -> None:

@@ -101,7 +101,19 @@ class DataPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(RESCAN_MS)
         self._timer.timeout.connect(self.rescan)
+        self._build_source_controls()
+        scroll = self._lay_out_source_column()
+        middle = self._build_scan_report()
+        self.grid = SampleGrid(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(scroll)
+        layout.addLayout(middle, 3)
+        layout.addWidget(self.grid, 4)
 
+    def _build_source_controls(self) -> None:
+        """Where the data comes from (a built-in set, a folder or a file) and how it is split
+        for validation."""
         self.source = QComboBox(self)
         for value, label in BUILT_IN.items():
             self.source.addItem(label, value)
@@ -135,6 +147,7 @@ class DataPanel(QWidget):
         self.rescan_button = QPushButton("Rescan", self)
         self.rescan_button.clicked.connect(lambda: self.rescan(force=True))
 
+    def _lay_out_source_column(self) -> QWidget:
         left = QWidget(self)
         column = QVBoxLayout(left)
         column.setContentsMargins(4, 4, 8, 4)
@@ -155,8 +168,11 @@ class DataPanel(QWidget):
         row.addWidget(self.val_clear)
         column.addLayout(row)
         column.addStretch(1)
-        scroll = side_column(left, self)
+        return side_column(left, self)
 
+    def _build_scan_report(self) -> QVBoxLayout:
+        """What the last scan found: a summary, how it fits the network (with fixes), the
+        warnings, the unreadable files and the class counts."""
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 0)
         self.progress.hide()
@@ -187,12 +203,7 @@ class DataPanel(QWidget):
         bars_scroll.setWidgetResizable(True)
         bars_scroll.setFrameShape(QFrame.Shape.NoFrame)
         middle.addWidget(bars_scroll, 1)
-        self.grid = SampleGrid(self)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(scroll)
-        layout.addLayout(middle, 3)
-        layout.addWidget(self.grid, 4)
+        return middle
 
     # -------------------------------------------------------------- document
     def set_document(self, doc: Document) -> None:

@@ -101,7 +101,22 @@ class EvaluationPanel(QWidget):
         self.job: workers.Job | None = None
         self.cell: tuple[int, int] | None = None
         self.shown_entries: list[dict[str, Any]] = []
+        top = self._build_run_row()
+        middle = self._build_class_report()
+        right = self._build_gallery()
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.confusion)
+        split.addWidget(middle)
+        split.addWidget(right)
+        split.setSizes([330, 330, 500])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self._show_gallery()
 
+    def _build_run_row(self) -> QHBoxLayout:
+        """Which run to evaluate, the button, and the headline result."""
         self.run_box = QComboBox(self)
         self.run_box.setMinimumWidth(260)
         self.evaluate_button = QPushButton("Evaluate", self)
@@ -120,7 +135,11 @@ class EvaluationPanel(QWidget):
         top.addWidget(self.evaluate_button)
         top.addWidget(self.busy)
         top.addWidget(self.headline, 1)
+        return top
 
+    def _build_class_report(self) -> QWidget:
+        """The confusion map (the splitter's first pane) and the middle pane: the per-class
+        scores and the most confused pairs."""
         self.confusion = ConfusionMap(self)
         self.confusion.cell_clicked.connect(self.show_cell)
         self.table = QTableWidget(0, 5, self)
@@ -136,7 +155,10 @@ class EvaluationPanel(QWidget):
         middle_layout.addWidget(self.table, 1)
         middle_layout.addWidget(QLabel("Most confused (true → predicted):", self))
         middle_layout.addWidget(self.pairs)
+        return middle
 
+    def _build_gallery(self) -> QWidget:
+        """The validation images, filtered by a confusion cell and sorted."""
         self.sort_box = QComboBox(self)
         for label, _descending in SORTS:
             self.sort_box.addItem(label)
@@ -157,17 +179,7 @@ class EvaluationPanel(QWidget):
         bar.addWidget(self.sort_box)
         right_layout.addLayout(bar)
         right_layout.addWidget(gallery_scroll, 1)
-
-        split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(self.confusion)
-        split.addWidget(middle)
-        split.addWidget(right)
-        split.setSizes([330, 330, 500])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(split, 1)
-        self._show_gallery()
+        return right
 
     # -------------------------------------------------------------- runs
     def set_document(self, doc: Document) -> None:

@@ -139,7 +139,18 @@ class FeaturesPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self.inspect)
+        top = self._build_input_row()
+        self.status = QLabel("Select a block on the canvas and an image.", self)
+        self.status.setWordWrap(True)
+        body = self._build_views()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addLayout(body, 1)
 
+    def _build_input_row(self) -> QHBoxLayout:
+        """The weights, the image (a sample or a file), the class Grad-CAM explains."""
         self.weights_box = QComboBox(self)
         self.weights_box.setMinimumWidth(240)
         self.weights_box.currentIndexChanged.connect(lambda _i: self.schedule())
@@ -161,9 +172,10 @@ class FeaturesPanel(QWidget):
                        self.class_box, self.cam_check):
             top.addWidget(widget)
         top.addStretch(1)
-        self.status = QLabel("Select a block on the canvas and an image.", self)
-        self.status.setWordWrap(True)
+        return top
 
+    def _build_views(self) -> QHBoxLayout:
+        """The image with the predictions, and the block's feature maps with its filters."""
         self.picture = SampleGrid(self)
         self.picture.setMinimumWidth(180)
         self.predictions = QLabel(self)
@@ -189,11 +201,7 @@ class FeaturesPanel(QWidget):
         body = QHBoxLayout()
         body.addLayout(left, 1)
         body.addWidget(maps_box, 3)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addLayout(body, 1)
+        return body
 
     # ----------------------------------------------------------- document
     def set_document(self, doc: Document) -> None:

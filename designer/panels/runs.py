@@ -140,7 +140,26 @@ class RunsPanel(QWidget):
         self._signature: tuple = ()
         self._selected: list[Path] = []
         self._known_paths: set[Path] = set()
+        left = self._build_run_list()
+        right = self._build_comparison()
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setSizes([530, 570])
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
 
+        self.poll_timer = QTimer(self)
+        self.poll_timer.setInterval(POLL_MS)
+        self.poll_timer.timeout.connect(self.poll)
+        self._update_buttons()
+
+    def _build_run_list(self) -> QWidget:
+        """The runs' table (or, without a project file, why there is none), its buttons
+        and the last error."""
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -159,7 +178,21 @@ class RunsPanel(QWidget):
         self.list_stack = QStackedWidget(self)
         self.list_stack.addWidget(self.table)
         self.list_stack.addWidget(self.empty_label)
+        buttons = self._build_buttons()
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {ERROR_COLOR}")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.hide()
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 4, 0)
+        left_layout.addWidget(self.list_stack, 1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.error_label)
+        return left
 
+    def _build_buttons(self) -> QHBoxLayout:
         self.open_button = QPushButton("Open Folder", self)
         self.open_button.setToolTip("Show the selected run's folder (or double-click a run)")
         self.open_button.clicked.connect(lambda: self.open_folders())
@@ -188,18 +221,11 @@ class RunsPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh_button)
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {ERROR_COLOR}")
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.hide()
-        left = QWidget(self)
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 4, 0)
-        left_layout.addWidget(self.list_stack, 1)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(self.error_label)
+        return buttons
 
+    def _build_comparison(self) -> QWidget:
+        """The selected runs' curves overlaid, their legend, and their settings side by
+        side."""
         self.plot_slot = PlotSlot(NOTHING_SELECTED, self)
         self.legend = QLabel(self)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -223,21 +249,7 @@ class RunsPanel(QWidget):
         right_layout.addWidget(self.plot_slot, 1)
         right_layout.addWidget(self.settings_label)
         right_layout.addWidget(self.settings_table)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 5)
-        splitter.setStretchFactor(1, 6)
-        splitter.setSizes([530, 570])
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
-
-        self.poll_timer = QTimer(self)
-        self.poll_timer.setInterval(POLL_MS)
-        self.poll_timer.timeout.connect(self.poll)
-        self._update_buttons()
+        return right
 
     # -------------------------------------------------------------- document
     def set_document(self, doc: Document) -> None:

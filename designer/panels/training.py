@@ -79,7 +79,18 @@ class TrainingPanel(QWidget):
         self.run_info: dict[str, Any] = {}
         self.last_checkpoint: dict[str, Any] | None = None
         self.events_seen = 0
+        scroll = self._build_settings_column()
+        right = self._build_run_view()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(scroll)
+        layout.addLayout(right, 1)
+        self.form.edited.connect(lambda *_: self.update_estimate())
+        self.set_running(False, resumable=False)
 
+    def _build_settings_column(self) -> QWidget:
+        """The training settings (the main ones, more on request), what is trainable and the
+        memory estimate."""
         self.form = SettingsForm("training", MAIN_KEYS, LABELS, self)
         self.more = SettingsForm("training", MORE_KEYS, LABELS, self)
         self.more.hide()
@@ -101,8 +112,10 @@ class TrainingPanel(QWidget):
         column.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
         column.addWidget(self.more)
         column.addStretch(1)
-        scroll = side_column(settings_box, self, 320, 400)
+        return side_column(settings_box, self, 320, 400)
 
+    def _build_run_buttons(self) -> QHBoxLayout:
+        """Train, Stop and Resume, and the run's status beside them."""
         self.train_button = QPushButton("Train", self)
         self.train_button.setToolTip("Save the project and train it (F5)")
         self.stop_button = QPushButton("Stop", self)
@@ -117,6 +130,11 @@ class TrainingPanel(QWidget):
         for button in (self.train_button, self.stop_button, self.resume_button):
             buttons.addWidget(button)
         buttons.addWidget(self.status, 1)
+        return buttons
+
+    def _build_run_view(self) -> QVBoxLayout:
+        """The buttons, the progress, the device and the error, the curves and the log."""
+        buttons = self._build_run_buttons()
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -153,12 +171,7 @@ class TrainingPanel(QWidget):
         right.addLayout(options)
         right.addWidget(self.plot_slot, 1)
         right.addWidget(self.log)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(scroll)
-        layout.addLayout(right, 1)
-        self.form.edited.connect(lambda *_: self.update_estimate())
-        self.set_running(False, resumable=False)
+        return right
 
     # -------------------------------------------------------------- document
     def set_document(self, doc: Document) -> None:

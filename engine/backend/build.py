@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from engine.graph import Graph, Node
-from engine.layers import REGISTRY
+from engine.layers import REGISTRY, HeadRole
 from engine.memory import NotEnoughMemory, available_memory, require
 from engine.validate import BYTES_PER_VALUE, Analysis, analyze
 
@@ -37,7 +37,7 @@ class Step:
 
 
 _RESERVED = set(dir(nn.Module)) | {"steps", "input_id", "output_source", "head_attr",
-                                   "head_kind", "attr_of", "preprocess", "logits",
+                                   "head_role", "attr_of", "preprocess", "logits",
                                    "input_shape", "classes"}
 
 
@@ -190,7 +190,10 @@ class GraphModule(nn.Module):
             else None
         head = graph.nodes.get(self.output_source)
         self.head_attr = self.attr_of.get(self.output_source, "")
-        self.head_kind = head.kind if head else ""
+        self.head_role = HeadRole.SCORES
+        if head is not None:
+            head_kind = REGISTRY.get(head.kind)
+            self.head_role = head_kind.head_role(head_kind.resolve(head.params))
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         if self._preprocess is None:
@@ -211,7 +214,7 @@ class GraphModule(nn.Module):
             args = [values[s] for s in step.sources]
             module = getattr(self, step.attr)
             if logits and step.node_id == self.output_source:
-                return _as_logits(module, self.head_kind, args)
+                return _as_logits(module, self.head_role, args)
             values[step.node_id] = module(*args)
             for done in step.free_after:
                 if done != self.output_source:
@@ -219,13 +222,12 @@ class GraphModule(nn.Module):
         return values[self.output_source]
 
 
-def _as_logits(module: nn.Module, kind: str, args: list[torch.Tensor]) -> torch.Tensor:
-    if kind in ("Softmax", "LogSoftmax"):
-        return args[0]
-    if kind == "RBF":
+def _as_logits(module: nn.Module, role: HeadRole, args: list[torch.Tensor]) -> torch.Tensor:
+    if role is HeadRole.PROBABILITIES:
+        # A fused (log-)softmax: the block before it; a Softmax block: what it is given.
+        return module.pre_activation(*args) if hasattr(module, "pre_activation") else args[0]
+    if role is HeadRole.DISTANCES:
         return -module(*args)
-    if getattr(module, "activation", None) in ("softmax", "log_softmax"):
-        return module.pre_activation(*args)
     return module(*args)
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from engine.backend.build import GraphModule
 from engine.backend.runtime import RunError
 from engine.graph import Graph
-from engine.layers import REGISTRY
+from engine.layers import REGISTRY, HeadRole
 
 
 def make_optimizer(groups: list[dict], cfg: dict[str, Any]) -> torch.optim.Optimizer:
@@ -94,11 +94,6 @@ class Scorer(nn.Module):
         return self.model.logits(x) if self.use_logits else self.model(x)
 
 
-def _head_is_sigmoid(model: GraphModule) -> bool:
-    head = getattr(model, model.head_attr, None) if model.head_attr else None
-    return model.head_kind == "Sigmoid" or getattr(head, "activation", None) == "sigmoid"
-
-
 class Loss:
     """The Output block's loss: cross_entropy on logits, nll on the output as
     log-probabilities (both with label smoothing), bce on one-hot targets, mse on one-hot
@@ -113,9 +108,10 @@ class Loss:
         self.kind = kind
         self.classes = classes
         self.label_smoothing = label_smoothing
-        self.sigmoid_output = kind == "bce" and _head_is_sigmoid(model)
+        self.sigmoid_output = kind == "bce" and model.head_role is HeadRole.SIGMOID
         self.use_logits = kind == "cross_entropy" or (kind == "bce" and not self.sigmoid_output)
-        self.negate_for_prediction = not self.use_logits and model.head_kind == "RBF"
+        self.negate_for_prediction = (not self.use_logits
+                                      and model.head_role is HeadRole.DISTANCES)
 
     def __call__(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         scores = scores.float()

@@ -32,11 +32,12 @@ import torch.nn as nn
 
 from engine.backend.build import GraphModule
 from engine.graph import Graph
+from engine.layers.activation import relu, relu6
 
 VANISHING_GRADIENT = 1e-7  # a block's gradient norm below this is vanishing
 VANISHING_RATIO = 1e-4     # ... and so is one below this fraction of the largest block's
 EXPLODING_GRADIENT = 1e3   # above this (or inf, nan) it is exploding
-RELU_KINDS = ("ReLU", "ReLU6")
+RELU_KINDS = (relu.id, relu6.id)
 RELU_ACTIVATIONS = ("relu", "relu6")
 SCORES = "\0scores"  # the scorer's output, under a key no node id takes
 

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 
 from engine.backend.build import module_attr
-from engine.export.emitters import Code
 from engine.graph import Graph
+from engine.layers.code import Code
 
 # Names a local variable must not take in the generated file.
 _TAKEN_NAMES = {"self", "torch", "nn", "F"}

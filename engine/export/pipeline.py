@@ -25,6 +25,7 @@ from engine.export.parity import (
     generated_inputs,
 )
 from engine.export.weights import FAILED
+from engine.layers import HeadRole
 from engine.project import Project
 from engine.validate import analyze
 
@@ -247,7 +248,7 @@ def _int8(project: Project, project_path: str | Path | None, module: torch.nn.Mo
 
 def negate_outputs(module: torch.nn.Module) -> bool:
     """Whether the model's outputs rank classes smallest first: an RBF head's distances."""
-    return getattr(module, "head_kind", "") == "RBF"
+    return getattr(module, "head_role", None) is HeadRole.DISTANCES
 
 
 MAX_VALIDATION = 5000  # images the INT8 accuracy is measured on

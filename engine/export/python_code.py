@@ -8,6 +8,8 @@ and passes ``ruff check``.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 import textwrap
 from dataclasses import dataclass
@@ -15,10 +17,10 @@ from typing import Any
 
 from engine.backend.build import BuildError, make_preprocess, module_attr
 from engine.export import ExportError
-from engine.export.emitters import HELPERS, Code, NoCode, emit
 from engine.export.forward_code import ForwardWriter, format_call, natural_order
 from engine.graph import Graph
-from engine.layers import REGISTRY
+from engine.layers import REGISTRY, HeadRole, LayerKind, Shape
+from engine.layers.code import Code, NoCode
 from engine.project import Project
 from engine.validate import Analysis, analyze
 
@@ -75,6 +77,22 @@ class ModelPlan:
     class_names: list[str]
     loss: str
     logits_method: str | None      # set when logits differ from forward's output
+    head: HeadRole                 # what the last block's output means
+
+
+def emit(kind: LayerKind, inputs: list[Shape], params: dict[str, Any], out: Shape) -> Code:
+    """A block as PyTorch source, by its kind's ``emit``."""
+    if kind.emit is None:
+        raise NoCode(f"no Python code is defined for {kind.id} blocks; give the kind an emit "
+                     "in its family file under engine/layers/")
+    return kind.emit(inputs, params, out)
+
+
+def helper_source(path: str) -> str:
+    """The source of a class or function a Code needs (``engine.layers.modules.RBF``): the
+    generated file holds a copy of the one definition Netdraft itself runs."""
+    module, _, name = path.rpartition(".")
+    return inspect.getsource(getattr(importlib.import_module(module), name))
 
 
 def plan(project: Project, class_names: list[str] | None = None) -> ModelPlan:
@@ -101,18 +119,20 @@ def plan(project: Project, class_names: list[str] | None = None) -> ModelPlan:
         else:
             attrs[node_id] = module_attr(node.name, taken)
         try:
-            codes[node_id] = emit(node.kind, list(result.input_shapes), params,
+            codes[node_id] = emit(kind, list(result.input_shapes), params,
                                   tuple(result.shape or ()))
         except (NoCode, ValueError) as exc:
             raise ExportError(f"{node.kind} '{node.name}' cannot be written as PyTorch "
                               f"code: {exc}") from None
     names = class_names or [n.strip() for n in output.get("class_names", "").split(",")
                             if n.strip()]
-    head = graph.predecessors(next(i for i in analysis.order
-                                   if graph.nodes[i].kind == "Output"))[0]
+    head = graph.nodes[graph.predecessors(next(i for i in analysis.order
+                                               if graph.nodes[i].kind == "Output"))[0]]
+    head_kind = REGISTRY.get(head.kind)
     return ModelPlan(graph, analysis, class_identifier(project.name), attrs, codes,
                      input_shape, names, output.get("loss", "cross_entropy"),
-                     "logits" if codes[head].scores is not None else None)
+                     "logits" if codes[head.id].scores is not None else None,
+                     head_kind.head_role(head_kind.resolve(head.params)))
 
 
 def class_identifier(name: str) -> str:
@@ -131,7 +151,8 @@ def generate(project: Project, class_names: list[str] | None = None,
     """The whole file as text."""
     model = plan(project, class_names)
     class_text, helpers = model_class(model)
-    parts = [HELPERS[h] for h in sorted(helpers)] + [class_text, LOAD_WEIGHTS]
+    ordered = sorted(helpers, key=lambda path: path.rpartition(".")[2])
+    parts = [helper_source(h) for h in ordered] + [class_text, LOAD_WEIGHTS]
     if with_training:
         from engine.export.training_code import training_section
 
@@ -197,7 +218,7 @@ def model_class(model: ModelPlan) -> tuple[str, set[str]]:
         model.logits_method = _own_name("logits", taken)
         lines += _method(model.logits_method, ["x"], [
             "return " + format_call(code.scores or "", attr, [inner])],
-            doc="Scores for a classification loss: " + _scores_words(graph.nodes[head].kind))
+            doc="Scores for a classification loss: " + _scores_words(model.head))
         lines += _method(features, *writer.body(top, first),
                          doc="Everything before the classifier head.")
     else:
@@ -229,8 +250,8 @@ def _method(name: str, params: list[str], body: list[str], doc: str = "") -> lis
     return lines + [INDENT * 2 + line if line else "" for line in body]
 
 
-def _scores_words(kind: str) -> str:
-    if kind == "RBF":
+def _scores_words(head: HeadRole) -> str:
+    if head is HeadRole.DISTANCES:
         return "RBF distances negated (the nearest centre scores highest)."
     return "the output before its final softmax."
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.backend.build import lr_multiplier
 from engine.export.training_data import DATA_CODE
+from engine.layers import HeadRole
 
 SCRIPT = Template('''\
 # --------------------------------------------------------------------------- training
@@ -305,10 +306,7 @@ def training_section(project: Any, model: Any) -> str:
     lr_mult = {attr: lr_multiplier(graph, node_id) for node_id, attr in model.attrs.items()
                if lr_multiplier(graph, node_id) != 1.0}
     node = next(n for n in graph.leaves() if n.kind == "Input")
-    head_id = graph.predecessors(next(n.id for n in graph.leaves() if n.kind == "Output"))[0]
-    head = graph.nodes[head_id]
     use_logits = model.logits_method is not None and model.loss in ("cross_entropy", "bce")
-    sigmoid_head = head.kind == "Sigmoid" or head.params.get("activation") == "sigmoid"
     return SCRIPT.substitute(
         data_code=DATA_CODE.strip("\n"), data=_literal(data),
         augmentation=_literal(augmentation), training=_literal(training), loss=repr(model.loss),
@@ -316,9 +314,10 @@ def training_section(project: Any, model: Any) -> str:
         class_name=model.class_name,
         scores_words="the logits" if use_logits else "the model's output",
         scores_call=f"self.model.{model.logits_method}(x)" if use_logits else "self.model(x)",
-        bce=("F.binary_cross_entropy(scores.clamp(1e-7, 1 - 1e-7), target)" if sigmoid_head
+        bce=("F.binary_cross_entropy(scores.clamp(1e-7, 1 - 1e-7), target)"
+             if model.head is HeadRole.SIGMOID
              else "F.binary_cross_entropy_with_logits(scores, target)"),
-        guess="(-scores)" if head.kind == "RBF" and not use_logits else "scores",
+        guess="(-scores)" if model.head is HeadRole.DISTANCES and not use_logits else "scores",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.layers import (
     activation,
     backbone,
+    channels,
     conv,
     dense,
     io,
@@ -13,6 +14,7 @@ from engine.layers import (
     pool,
     regularization,
     reshape,
+    residual,
 )
 from engine.layers.base import (
     HeadRole,
@@ -25,8 +27,8 @@ from engine.layers.base import (
 )
 
 REGISTRY = Registry()
-for _family in (io, conv, pool, dense, norm, regularization, activation, reshape, merge,
-                backbone):
+for _family in (io, conv, pool, dense, norm, regularization, residual, activation, reshape,
+                channels, merge, backbone):
     for _kind in _family.KINDS:
         REGISTRY.register(_kind)
 

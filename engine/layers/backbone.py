@@ -8,9 +8,11 @@ project's weights fill it. A Backbone may hold layers Netdraft cannot draw.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from engine.layers.base import BACKBONES, LayerKind, Param, Shape, ShapeError
+from engine.layers.code import Code, NoCode
 from engine.shapes import fmt_shape
 
 # torchvision's ResNet-18 up to layer4, for 3×224×224 images: what a Backbone block taken
@@ -18,6 +20,25 @@ from engine.shapes import fmt_shape
 DEFAULTS = {"source": "torchvision:resnet18", "cut": "layer4", "in_shape": [3, 224, 224],
             "out_shape": [512, 7, 7], "trainable": 11_176_512, "non_trainable": 9_600,
             "macs": 1_813_561_344}
+
+
+class BackboneError(ValueError):
+    """A Backbone block that cannot be rebuilt: unknown source, cut or options."""
+
+
+def options_of(p: dict[str, Any]) -> dict[str, Any]:
+    """The constructor options a Backbone's "options" parameter holds, as a dict."""
+    text = p.get("options") or ""
+    if not text.strip():
+        return {}
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise BackboneError(f"Backbone options are not a JSON object ({exc}). Received: "
+                            f"{text!r}") from None
+    if not isinstance(options, dict):
+        raise BackboneError(f"Backbone options must be a JSON object. Received: {text!r}")
+    return options
 
 
 def _shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
@@ -39,6 +60,38 @@ def _build(inputs: list[Shape], p: dict[str, Any], out: Shape):
     from engine.importers.backbones import build_backbone
 
     return build_backbone(p)
+
+
+def torchvision_backbone(name, cut="", options=None):
+    """torchvision's network (its weights come from Netdraft's), cut after ``cut``."""
+    from torchvision.models import get_model
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = get_model(name, weights=None, **(options or {})).eval()
+    if not cut:
+        return model
+    extractor = create_feature_extractor(model, return_nodes=[cut])
+    output = next(node for node in extractor.graph.nodes if node.op == "output")
+    output.args = (output.args[0][cut],)
+    extractor.recompile()
+    return extractor
+
+
+def _emit(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
+    # The generated file holds torchvision_backbone's source (above): plain torchvision, no
+    # Netdraft; an ONNX source has no such library to rebuild it.
+    scheme, _, name = p["source"].partition(":")
+    if scheme != "torchvision":
+        raise NoCode(f"a Backbone from {p['source']!r} runs an ONNX graph through Netdraft's "
+                     "own modules; export the project to ONNX instead")
+    options = options_of(p)
+    if name == "googlenet":
+        options.setdefault("init_weights", True)  # as Netdraft builds it
+    args = [repr(name)] + ([repr(p["cut"])] if p["cut"] or options else [])
+    if options:
+        args.append(repr(options))
+    return Code(f"torchvision_backbone({', '.join(args)})",
+                helpers=(f"{__name__}.torchvision_backbone",))
 
 
 def _describe(p: dict[str, Any]) -> str:
@@ -78,6 +131,7 @@ backbone = LayerKind(
     macs=lambda i, p, o: p["macs"],
     build=_build,
     describe=_describe,
+    emit=_emit,
 )
 
 KINDS = (backbone,)

@@ -22,7 +22,8 @@ class Code:
     call: the forward expression; ``{m}`` is ``self.<attr>``, ``{x}`` the first input and
         ``{xs}`` all inputs separated by commas.
     init: statements run after construction (weight initialisers), with ``{m}``.
-    helpers: names of helper classes (HELPERS) the code needs.
+    helpers: dotted paths of the classes and functions the code needs defined beside it
+        (``engine.layers.modules.RBF``); the generated file holds a copy of their source.
     scores: for a classifier head, the expression of its logits when they differ from the
         output (the fused softmax left out), as in GraphModule.logits.
     """
@@ -55,12 +56,15 @@ ACTIVATION_CALLS = {
     "log_softmax": "F.log_softmax({}, dim=1)",
 }
 
+# Both tables are the one definition: engine/layers/modules.py compiles them for the modules
+# it builds, so a generated file and a built network compute the same thing.
 INITIALIZERS = {
     "he_normal": 'nn.init.kaiming_normal_({m}.weight, nonlinearity="relu")',
     "he_uniform": 'nn.init.kaiming_uniform_({m}.weight, nonlinearity="relu")',
     "glorot_normal": "nn.init.xavier_normal_({m}.weight)",
     "glorot_uniform": "nn.init.xavier_uniform_({m}.weight)",
 }
+ZERO_BIAS = "nn.init.zeros_({m}.bias)"  # after an initializer, for a block with a bias
 
 
 def size(value: Any) -> str:
@@ -99,7 +103,7 @@ def initializer_lines(p: dict[str, Any], bias: bool) -> tuple[str, ...]:
         return ()
     lines = [INITIALIZERS[p["initializer"]]]
     if bias:
-        lines.append("nn.init.zeros_({m}.bias)")
+        lines.append(ZERO_BIAS)
     return tuple(lines)
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from engine.layers.base import (
-    ACTIVATIONS,
+    BIAS,
     FEATURE_CONV,
-    INITIALIZERS,
+    FUSED_ACTIVATION,
+    INITIALIZER,
     LayerKind,
     Param,
     ParamFix,
     Shape,
     ShapeError,
+    Spec,
+    describe_window,
+    expect_image,
+    spatial_out,
 )
+from engine.layers.code import Code, activated, call, initializer_lines, pad_call, size
+from engine.layers.convert import onnx_attrs, onnx_window, size_param
 from engine.shapes import (
-    fmt_shape,
     pair,
     resolve_padding,
     transposed_output_size,
@@ -27,63 +33,17 @@ PADDING = Param("padding", "padding", "valid",
                 "'valid' (no padding), 'same' (zero padding keeps H×W at stride 1), "
                 "or explicit zeros per side: a number or [h, w].")
 DILATION = Param("dilation", "size", 1, "Spacing between kernel taps.", min=1)
-BIAS = Param("bias", "bool", True, "Add a learned bias per filter.")
-ACTIVATION = Param("activation", "choice", "none", "Activation fused after the convolution.",
-                   choices=ACTIVATIONS)
-INITIALIZER = Param("initializer", "choice", "default",
-                    "Weight initializer: he_* suits ReLU, glorot_* suits tanh/sigmoid; "
-                    "'default' keeps PyTorch's.", choices=INITIALIZERS)
-
-
-def expect_image(kind: str, shape: Shape) -> tuple[int, int, int]:
-    if len(shape) != 3:
-        raise ShapeError(f"expects an image C×H×W but receives {fmt_shape(shape)}",
-                         "insert a Reshape before it, or feed it from a convolution or "
-                         "pooling block")
-    return shape  # type: ignore[return-value]
-
-
-def spatial_out(kind: str, h: int, w: int, p: dict[str, Any],
-                kernel_name: str = "kernel_size") -> tuple[int, int]:
-    """Output H×W of a sliding window, with a message when the kernel does not fit (and
-    the fixes its hint names, setting the block's ``kernel_name`` or padding)."""
-    kh, kw = pair(p["kernel_size"])
-    sh, sw = pair(p["stride"])
-    dh, dw = pair(p.get("dilation", 1))
-    top, bottom, left, right = resolve_padding(p["padding"], (kh, kw), (dh, dw))
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    padded_h, padded_w = h + top + bottom, w + left + right
-    if span_h > padded_h or span_w > padded_w:
-        # The largest kernel whose (dilated) span fits the padded input.
-        fit_h, fit_w = (padded_h - 1) // dh + 1, (padded_w - 1) // dw + 1
-        smaller = min(fit_h, fit_w)
-        new_h, new_w = min(kh, fit_h), min(kw, fit_w)
-        kernel = new_h if new_h == new_w else [new_h, new_w]
-        raise ShapeError(
-            f"kernel {_size_words(kh, kw)} is larger than its padded input "
-            f"{padded_h}×{padded_w}",
-            f"use padding 'same' or a kernel ≤ {smaller}",
-            (ParamFix("Use padding 'same'", (("padding", "same"),)),
-             ParamFix(f"Use a {new_h}×{new_w} {kernel_name.split('_')[0]}",
-                      ((kernel_name, kernel),))))
-    out_h = (padded_h - span_h) // sh + 1
-    out_w = (padded_w - span_w) // sw + 1
-    return out_h, out_w
-
-
-def _size_words(h: int, w: int) -> str:
-    return str(h) if h == w else f"{h}×{w}"
 
 
 def _conv_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
-    c, h, w = expect_image("Conv2D", inputs[0])
+    c, h, w = expect_image(inputs[0])
     groups = p["groups"]
     if c % groups or p["filters"] % groups:
         raise ShapeError(f"groups {groups} must divide both the input channels {c} and the "
                          f"filters {p['filters']}",
                          f"use groups 1 or a common divisor of {c} and {p['filters']}",
                          (ParamFix("Use groups 1", (("groups", 1),)),))
-    out_h, out_w = spatial_out("Conv2D", h, w, p)
+    out_h, out_w = spatial_out(h, w, p)
     return (p["filters"], out_h, out_w)
 
 
@@ -108,13 +68,28 @@ def _conv_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
                      p["activation"], p["initializer"])
 
 
-def describe_window(p: dict[str, Any]) -> str:
-    """The lecture's words for a sliding window: "5×5, stride 1, same"."""
+def _conv_emit(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
+    kernel, dilation = pair(p["kernel_size"]), pair(p["dilation"])
+    top, bottom, left, right = resolve_padding(p["padding"], kernel, dilation)
+    symmetric = top == bottom and left == right
+    padding = size((top, left)) if symmetric and (top or left) else None
+    module = call("nn.Conv2d", str(inputs[0][0]), str(p["filters"]), size(kernel),
+                  stride=None if pair(p["stride"]) == (1, 1) else size(p["stride"]),
+                  padding=padding,
+                  dilation=None if dilation == (1, 1) else size(dilation),
+                  groups=None if p["groups"] == 1 else str(p["groups"]),
+                  bias=None if p["bias"] else "False")
+    x = "{x}" if symmetric else pad_call((left, right, top, bottom))
+    fused = activated(f"{{m}}({x})", p["activation"])
+    return Code(module, fused.call, initializer_lines(p, p["bias"]), scores=fused.scores)
+
+
+def _conv_weights(inputs: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
     kh, kw = pair(p["kernel_size"])
-    sh, sw = pair(p["stride"])
-    stride = str(sh) if sh == sw else f"{sh}×{sw}"
-    pad = p["padding"] if isinstance(p["padding"], str) else f"pad {p['padding']}"
-    return f"{kh}×{kw}, stride {stride}, {pad}"
+    shapes: dict[str, Shape] = {"weight": (p["filters"], inputs[0][0] // p["groups"], kh, kw)}
+    if p["bias"]:
+        shapes["bias"] = (p["filters"],)
+    return shapes
 
 
 def _describe_conv(p: dict[str, Any]) -> str:
@@ -122,6 +97,41 @@ def _describe_conv(p: dict[str, Any]) -> str:
     if p.get("activation", "none") != "none":
         text += f", {p['activation']}"
     return text
+
+
+def _torch_conv(m: Any) -> Spec:
+    """An nn.Conv2d; one filter group per input channel is a DepthwiseConv2D."""
+    if m.padding_mode != "zeros":
+        return f"Conv2d with padding_mode={m.padding_mode!r}"
+    padding = m.padding if isinstance(m.padding, str) else size_param(m.padding)
+    common = {"kernel_size": size_param(m.kernel_size), "stride": size_param(m.stride),
+              "padding": padding, "dilation": size_param(m.dilation), "bias": m.bias is not None}
+    if m.groups > 1 and m.groups == m.in_channels and m.out_channels % m.in_channels == 0:
+        return depthwise_conv2d.id, {"depth_multiplier": m.out_channels // m.in_channels,
+                                     **common}
+    return conv2d.id, {"filters": m.out_channels, "groups": m.groups, **common}
+
+
+def _onnx_conv(importer: Any, node: Any) -> None:
+    """An ONNX Conv with constant weights; one group per input channel is depthwise."""
+    a = onnx_attrs(node)
+    w, b = importer.const(node, 1), importer.const(node, 2)
+    shape = importer.shape(node.input[0])
+    padding, why = onnx_window(a)
+    if w is None or w.ndim != 4 or why or shape is None:
+        return importer.miss(node, why or "weights computed at run time, or not 2-D")
+    groups = a.get("group", 1)
+    common = {"kernel_size": size_param(w.shape[2:]),
+              "stride": size_param(a.get("strides", [1, 1])), "padding": padding,
+              "dilation": size_param(a.get("dilations", [1, 1])), "bias": b is not None}
+    tensors = {"weight": w, **({"bias": b} if b is not None else {})}
+    if groups > 1 and groups == shape[0] and w.shape[0] % groups == 0:
+        importer.block(node, depthwise_conv2d.id,
+                       {"depth_multiplier": w.shape[0] // groups, **common},
+                       [node.input[0]], tensors)
+    else:
+        importer.block(node, conv2d.id, {"filters": int(w.shape[0]), "groups": groups,
+                                         **common}, [node.input[0]], tensors)
 
 
 conv2d = LayerKind(
@@ -134,19 +144,23 @@ conv2d = LayerKind(
         KERNEL, STRIDE, PADDING, DILATION,
         Param("groups", "int", 1, "Split channels into groups convolved separately.",
               min=1, max=65536),
-        BIAS, ACTIVATION, INITIALIZER,
+        BIAS, FUSED_ACTIVATION, INITIALIZER,
     ),
     shape=_conv_shape,
     params_count=_conv_counts,
     macs=_conv_macs,
     build=_conv_build,
     describe=_describe_conv,
+    emit=_conv_emit,
+    weights=_conv_weights,
+    torch_modules={"torch.nn.Conv2d": _torch_conv},
+    onnx_ops={"Conv": _onnx_conv},
 )
 
 
 def _depthwise_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
-    c, h, w = expect_image("DepthwiseConv2D", inputs[0])
-    out_h, out_w = spatial_out("DepthwiseConv2D", h, w, p)
+    c, h, w = expect_image(inputs[0])
+    out_h, out_w = spatial_out(h, w, p)
     return (c * p["depth_multiplier"], out_h, out_w)
 
 
@@ -161,18 +175,20 @@ depthwise_conv2d = LayerKind(
     help="One filter per input channel (MobileNet's depthwise step); cheap spatial filtering.",
     params=(
         Param("depth_multiplier", "int", 1, "Output maps per input channel.", min=1, max=64),
-        KERNEL, STRIDE, PADDING, DILATION, BIAS, ACTIVATION, INITIALIZER,
+        KERNEL, STRIDE, PADDING, DILATION, BIAS, FUSED_ACTIVATION, INITIALIZER,
     ),
     shape=_depthwise_shape,
     params_count=lambda i, p, o: _conv_counts(i, _depthwise_as_conv(i, p), o),
     macs=lambda i, p, o: _conv_macs(i, _depthwise_as_conv(i, p), o),
     build=lambda i, p, o: _conv_build(i, _depthwise_as_conv(i, p), o),
+    emit=lambda i, p, o: _conv_emit(i, _depthwise_as_conv(i, p), o),
+    weights=lambda i, p: _conv_weights(i, _depthwise_as_conv(i, p)),
     describe=lambda p: f"×{p['depth_multiplier']} @ {describe_window(p)}",
 )
 
 
 def _transpose_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
-    c, h, w = expect_image("ConvTranspose2D", inputs[0])
+    c, h, w = expect_image(inputs[0])
     kh, kw = pair(p["kernel_size"])
     sh, sw = pair(p["stride"])
     ph, pw = pair(p["padding"])
@@ -208,6 +224,49 @@ def _transpose_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
                               p["initializer"])
 
 
+def _transpose_emit(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
+    nonzero = {k: (None if pair(p[k]) == (0, 0) else size(p[k]))
+               for k in ("padding", "output_padding")}
+    module = call("nn.ConvTranspose2d", str(inputs[0][0]), str(p["filters"]),
+                  size(p["kernel_size"]),
+                  stride=None if pair(p["stride"]) == (1, 1) else size(p["stride"]),
+                  **nonzero, bias=None if p["bias"] else "False")
+    fused = activated("{m}({x})", p["activation"])
+    return Code(module, fused.call, initializer_lines(p, p["bias"]), scores=fused.scores)
+
+
+def _transpose_weights(inputs: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
+    kh, kw = pair(p["kernel_size"])
+    shapes: dict[str, Shape] = {"weight": (inputs[0][0], p["filters"], kh, kw)}
+    if p["bias"]:
+        shapes["bias"] = (p["filters"],)
+    return shapes
+
+
+def _torch_transpose(m: Any) -> Spec:
+    if m.groups != 1 or size_param(m.dilation) != 1 or m.padding_mode != "zeros":
+        return "ConvTranspose2d with groups, dilation or a padding mode"
+    return conv_transpose2d.id, {
+        "filters": m.out_channels, "kernel_size": size_param(m.kernel_size),
+        "stride": size_param(m.stride), "padding": size_param(m.padding),
+        "output_padding": size_param(m.output_padding), "bias": m.bias is not None}
+
+
+def _onnx_transpose(importer: Any, node: Any) -> None:
+    a = onnx_attrs(node)
+    w, b = importer.const(node, 1), importer.const(node, 2)
+    padding, why = onnx_window(a)
+    if w is None or w.ndim != 4 or why or padding == "same" or a.get("group", 1) != 1 \
+            or set(a.get("dilations", [1])) != {1} or "output_shape" in a:
+        return importer.miss(node, why or "groups, dilation or a fixed output shape")
+    params = {"filters": int(w.shape[1]), "kernel_size": size_param(w.shape[2:]),
+              "stride": size_param(a.get("strides", [1, 1])), "padding": padding,
+              "output_padding": size_param(a.get("output_padding", [0, 0])),
+              "bias": b is not None}
+    importer.block(node, conv_transpose2d.id, params, [node.input[0]],
+                   {"weight": w, **({"bias": b} if b is not None else {})})
+
+
 conv_transpose2d = LayerKind(
     id="ConvTranspose2D",
     category=FEATURE_CONV,
@@ -218,14 +277,18 @@ conv_transpose2d = LayerKind(
         Param("stride", "size", 2, "Upsampling factor.", min=1),
         Param("padding", "size", 0, "Zeros removed from each side of the output.", min=0),
         Param("output_padding", "size", 0, "Extra rows/columns added on one side.", min=0),
-        BIAS, ACTIVATION, INITIALIZER,
+        BIAS, FUSED_ACTIVATION, INITIALIZER,
     ),
     shape=_transpose_shape,
     params_count=_transpose_counts,
     macs=_transpose_macs,
     build=_transpose_build,
+    emit=_transpose_emit,
+    weights=_transpose_weights,
     describe=lambda p: f"{p['filters']} @ {pair(p['kernel_size'])[0]}×"
                        f"{pair(p['kernel_size'])[1]}, stride {pair(p['stride'])[0]}",
+    torch_modules={"torch.nn.ConvTranspose2d": _torch_transpose},
+    onnx_ops={"ConvTranspose": _onnx_transpose},
 )
 
 KINDS = (conv2d, depthwise_conv2d, conv_transpose2d)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.layers.base import IO, LayerKind, Param, Shape, ShapeError
+from engine.layers.code import Code
 from engine.shapes import fmt_shape
 
 
@@ -16,6 +17,12 @@ def _input_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
     import torch.nn as nn
 
     return nn.Identity()
+
+
+def _pass_emit(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
+    # The Input's preprocessing is written by engine/export/python_code.py, which knows the
+    # whole file; the Output computes nothing.
+    return Code(None, "{x}")
 
 
 input_kind = LayerKind(
@@ -37,6 +44,7 @@ input_kind = LayerKind(
     shape=_input_shape,
     build=_input_build,
     describe=lambda p: fmt_shape(tuple(p["shape"])),
+    emit=_pass_emit,
     arity=0,
 )
 
@@ -71,6 +79,7 @@ output_kind = LayerKind(
     shape=_output_shape,
     build=_input_build,
     describe=lambda p: f"{p['classes']} classes, {p['loss']}",
+    emit=_pass_emit,
 )
 
 KINDS = (input_kind, output_kind)

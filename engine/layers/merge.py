@@ -6,8 +6,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine.layers.base import MERGE, LayerKind, Shape, ShapeError
+from engine.layers.activation import sigmoid, silu
+from engine.layers.base import (
+    MERGE,
+    PASS_THROUGH,
+    CallConverter,
+    LayerKind,
+    Shape,
+    ShapeError,
+    Spec,
+)
+from engine.layers.code import Code, Emitter
+from engine.layers.convert import call_arg, is_traced, onnx_attrs
+from engine.layers.dense import dense
 from engine.shapes import fmt_shape
+
+
+def _operator_emit(operator: str) -> Emitter:
+    def emit(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
+        return Code(None, f" {operator} ".join(f"{{x{i}}}" for i in range(len(inputs))))
+    return emit
 
 
 def _differ(a: Shape, b: Shape, hint: str) -> ShapeError:
@@ -48,6 +66,36 @@ def _add_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
     return first
 
 
+def _binary_call(kind_id: str) -> CallConverter:
+    """x + y, torch.add(x, y), x * y…: two computed tensors (a constant has no block)."""
+    def converter(node: Any) -> tuple[Spec, list[Any]]:
+        tensors = list(node.args[:2])
+        if not all(is_traced(t) for t in tensors) or node.kwargs:
+            return f"{getattr(node.target, '__name__', node.target)} with a constant", []
+        return (kind_id, {}), tensors
+
+    return converter
+
+
+def _onnx_add(importer: Any, node: Any) -> None:
+    """Add / Sum of computed tensors; MatMul + Add of a constant is a Dense with bias."""
+    import numpy as np
+
+    computed = [i for i in node.input if i in importer.value]
+    if len(computed) == len(node.input) >= 2:
+        return importer.block(node, add.id, {}, list(node.input))
+    constant = next((importer.consts[i] for i in node.input if i in importer.consts), None)
+    producer = importer.value.get(computed[0]) if len(computed) == 1 else None
+    block = importer.graph.nodes.get(producer or "")
+    if block is not None and block.kind == dense.id and not block.params["bias"] \
+            and importer.uses[computed[0]] == 1 and constant is not None \
+            and constant.size == block.params["units"]:
+        importer.graph.set_param(block.id, "bias", True)
+        importer.tensors[block.id]["bias"] = np.ravel(constant).copy()
+        return importer.alias(node, computed[0])
+    importer.miss(node, "with a constant")
+
+
 add = LayerKind(
     id="Add",
     category=MERGE,
@@ -57,6 +105,10 @@ add = LayerKind(
     shape=_add_shape,
     build=lambda i, p, o: _module("Add"),
     describe=lambda p: "sum",
+    torch_calls=dict.fromkeys(("operator.add", "torch.add", "operator.iadd"),
+                              _binary_call("Add")),
+    onnx_ops={"Add": _onnx_add, "Sum": _onnx_add},
+    emit=_operator_emit("+"),
     arity=None,
 )
 
@@ -83,6 +135,23 @@ def _concat_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
     return (sum(s[0] for s in inputs), *first[1:])
 
 
+def _cat_call(node: Any) -> tuple[Spec, list[Any]]:
+    first = node.args[0] if node.args else None
+    tensors = list(first) if isinstance(first, list | tuple) else []
+    if call_arg(node, 1, "dim", 0) != 1 or not all(is_traced(t) for t in tensors):
+        return "cat along a dimension other than the channels", []
+    return ((PASS_THROUGH, {}) if len(tensors) == 1 else (concat.id, {})), tensors
+
+
+def _onnx_concat(importer: Any, node: Any) -> None:
+    shape = importer.shape(node.input[0])
+    if shape is None or onnx_attrs(node).get("axis") not in (1, 1 - len(shape) - 1):
+        return importer.miss(node, "along another axis than the channels")
+    if len(node.input) == 1:
+        return importer.alias(node, node.input[0])
+    importer.block(node, concat.id, {}, list(node.input))
+
+
 concat = LayerKind(
     id="Concat",
     category=MERGE,
@@ -92,6 +161,9 @@ concat = LayerKind(
     shape=_concat_shape,
     build=lambda i, p, o: _module("Concat"),
     describe=lambda p: "along channels",
+    torch_calls={"torch.cat": _cat_call},
+    onnx_ops={"Concat": _onnx_concat},
+    emit=lambda i, p, o: Code(None, "torch.cat([{xs}], dim=1)"),
     arity=None,
 )
 
@@ -121,6 +193,21 @@ def _multiply_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
     return out
 
 
+def _onnx_mul(importer: Any, node: Any) -> None:
+    """Mul of computed tensors; x·sigmoid(x), where the Sigmoid feeds only it, is a SiLU."""
+    computed = [i for i in node.input if i in importer.value]
+    if len(node.input) == 2 and len(computed) == 2:
+        for x, gate in (node.input, node.input[::-1]):
+            block = importer.graph.nodes.get(importer.value[gate])
+            if block is not None and block.kind == sigmoid.id and importer.uses[gate] == 1 \
+                    and importer.graph.predecessors(block.id) == [importer.value[x]]:
+                importer.graph.remove_node(block.id)
+                return importer.block(node, silu.id, {}, [x])
+    if len(computed) == len(node.input) >= 2:
+        return importer.block(node, multiply.id, {}, list(node.input))
+    importer.miss(node, "with a constant")
+
+
 multiply = LayerKind(
     id="Multiply",
     category=MERGE,
@@ -130,6 +217,9 @@ multiply = LayerKind(
     shape=_multiply_shape,
     build=lambda i, p, o: _module("Multiply"),
     describe=lambda p: "elementwise",
+    torch_calls=dict.fromkeys(("operator.mul", "torch.mul"), _binary_call("Multiply")),
+    onnx_ops={"Mul": _onnx_mul},
+    emit=_operator_emit("*"),
     arity=None,
 )
 

@@ -6,50 +6,47 @@ is built. Fused modules subclass the torch layer so state-dict keys read `conv1.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.layers.pool import pooled_size
+from engine.layers.code import ACTIVATION_CALLS, INITIALIZERS, ZERO_BIAS
 from engine.shapes import pair, resolve_padding
 
 
-def activation_fn(name: str):
-    """The functional form of an activation name from layers.base.ACTIVATIONS."""
-    table = {
-        "none": None,
-        "relu": F.relu,
-        "relu6": F.relu6,
-        "leaky_relu": F.leaky_relu,
-        "elu": F.elu,
-        "gelu": F.gelu,
-        "silu": F.silu,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "softmax": lambda x: F.softmax(x, dim=1),
-        "log_softmax": lambda x: F.log_softmax(x, dim=1),
-    }
-    return table[name]
+def _compile(template: str) -> Callable[[Any], Any]:
+    """A code template of engine/layers/code.py as a function of ``{}``: the generated file
+    and the built module run the same expression."""
+    # eval of this package's own constants, never of text from a project or a user.
+    return eval(f"lambda arg: {template.format('arg')}", {"torch": torch, "F": F, "nn": nn})
 
 
-def initialize(weight: torch.Tensor, bias: torch.Tensor | None, initializer: str) -> None:
-    """Keras-named initializers; 'default' keeps PyTorch's own."""
+_ACTIVATIONS = {name: _compile(template) for name, template in ACTIVATION_CALLS.items()
+                if name != "none"}
+_INITIALIZERS = {name: _compile(template.replace("{m}", "{}"))
+                 for name, template in INITIALIZERS.items()}
+_ZERO_BIAS = _compile(ZERO_BIAS.replace("{m}", "{}"))
+
+
+def activation_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The functional form of an activation name from layers.base.ACTIVATIONS; None for
+    'none'."""
+    return None if name == "none" else _ACTIVATIONS[name]
+
+
+def initialize(module: nn.Module, initializer: str) -> None:
+    """Keras-named initializers of a module's weight (its bias zeroed); 'default' keeps
+    PyTorch's own."""
     if initializer == "default":
         return
-    if initializer == "he_normal":
-        nn.init.kaiming_normal_(weight, nonlinearity="relu")
-    elif initializer == "he_uniform":
-        nn.init.kaiming_uniform_(weight, nonlinearity="relu")
-    elif initializer == "glorot_normal":
-        nn.init.xavier_normal_(weight)
-    elif initializer == "glorot_uniform":
-        nn.init.xavier_uniform_(weight)
-    else:
+    if initializer not in _INITIALIZERS:
         raise ValueError(f"unknown initializer {initializer!r}")
-    if bias is not None:
-        nn.init.zeros_(bias)
+    _INITIALIZERS[initializer](module)
+    if getattr(module, "bias", None) is not None:
+        _ZERO_BIAS(module)
 
 
 class _ActivationMixin:
@@ -75,7 +72,7 @@ class Conv2dAct(_ActivationMixin, nn.Conv2d):
         self.asymmetric_pad = None if symmetric else (left, right, top, bottom)
         self.activation = activation
         self._act = activation_fn(activation)
-        initialize(self.weight, self.bias, initializer)
+        initialize(self, initializer)
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         if self.asymmetric_pad is not None:
@@ -95,7 +92,7 @@ class ConvTranspose2dAct(_ActivationMixin, nn.ConvTranspose2d):
                          pair(output_padding), bias=bias)
         self.activation = activation
         self._act = activation_fn(activation)
-        initialize(self.weight, self.bias, initializer)
+        initialize(self, initializer)
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x)
@@ -111,7 +108,7 @@ class LinearAct(_ActivationMixin, nn.Linear):
         super().__init__(in_features, units, bias)
         self.activation = activation
         self._act = activation_fn(activation)
-        initialize(self.weight, self.bias, initializer)
+        initialize(self, initializer)
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x)
@@ -121,13 +118,16 @@ class LinearAct(_ActivationMixin, nn.Linear):
         return x if self._act is None else self._act(x)
 
 
+# RBF and SumPool2d are copied as they are into generated PyTorch files (Code.helpers):
+# they use only torch, nn and F.
 class RBF(nn.Module):
     """LeNet-5's output: y_i = sum_j (x_j - w_ij)^2, one centre per unit (smaller is better)."""
 
     def __init__(self, in_features: int, units: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(units, in_features))
-        nn.init.uniform_(self.weight, -1.0 / math.sqrt(in_features), 1.0 / math.sqrt(in_features))
+        bound = in_features**-0.5
+        nn.init.uniform_(self.weight, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Expanded form keeps it to one matmul and exports to plain ONNX ops.
@@ -177,39 +177,26 @@ class AvgPool2dPad(nn.AvgPool2d):
 class SumPool2d(nn.Module):
     """The lecture's sum pooling: the sum over each window.
 
-    Computed as an average including padded zeros, times the window area: this exports to
-    plain ONNX ops, which divisor_override does not. Windows that ceil_mode lets run past the
-    border are completed with zeros first, so every output is an exact sum.
+    Computed as an average over zero-padded input times the window area: this exports to
+    plain ONNX ops, which divisor_override does not. ``pad`` (left, right, top, bottom) holds
+    the padding and the zeros that complete the windows ceil_mode lets run past the border,
+    worked out from the input's size when the block is built, so every output is an exact sum.
     """
 
-    def __init__(self, pool_size, stride, padding="valid", ceil_mode: bool = False) -> None:
+    def __init__(self, kernel_size, stride, pad=(0, 0, 0, 0)):
         super().__init__()
-        self.kernel_size = pair(pool_size)
-        self.stride = pair(stride)
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.pads, self.symmetric = _padding_words(pool_size, padding)
+        self.kernel_size = tuple(kernel_size)
+        self.stride = tuple(stride)
+        self.pad = tuple(pad)
+        self.area = float(self.kernel_size[0] * self.kernel_size[1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        top, bottom, left, right = self.pads
-        h, w = x.shape[-2], x.shape[-1]
-        first = not self.symmetric
-        out_h = pooled_size(h, kh, sh, top, bottom, self.ceil_mode, padded_first=first)
-        out_w = pooled_size(w, kw, sw, left, right, self.ceil_mode, padded_first=first)
-        extra_h = max(0, (out_h - 1) * sh + kh - (h + top + bottom))
-        extra_w = max(0, (out_w - 1) * sw + kw - (w + left + right))
-        # Even padding stays torch's own, so torch still refuses more than half a window.
-        native = (top, left) if self.symmetric else (0, 0)
-        if not self.symmetric:
-            x = F.pad(x, (left, right, top, bottom))
-        if extra_h or extra_w:
-            x = F.pad(x, (0, extra_w, 0, extra_h))
-        return F.avg_pool2d(x, (kh, kw), (sh, sw), native, count_include_pad=True) * (kh * kw)
+    def forward(self, x):
+        if any(self.pad):
+            x = F.pad(x, self.pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride) * self.area
 
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding!r}, ceil_mode={self.ceil_mode}")
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, pad={self.pad}"
 
 
 class GlobalAvgPool(nn.Module):
@@ -265,3 +252,88 @@ class Multiply(nn.Module):
         for x in xs[1:]:
             out = out * x
         return out
+
+
+class Permute(nn.Module):
+    """Reorders each sample's axes; ``dims`` leaves the batch out (0 is C of C×H×W)."""
+
+    def __init__(self, dims) -> None:
+        super().__init__()
+        self.dims = [int(d) for d in dims]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, *(d + 1 for d in self.dims))
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class ChannelShuffle(nn.ChannelShuffle):
+    """nn.ChannelShuffle written as view/transpose/reshape, as torchvision's ShuffleNet does:
+    the native channel_shuffle op has no ONNX export in torch.onnx's TorchScript exporter."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2)
+        return x.reshape(n, c, h, w)
+
+
+class Split(nn.Module):
+    """Channels [start, stop) of the input: one equal part of x.chunk(parts, dim=1)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = int(start), int(stop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+    def extra_repr(self) -> str:
+        return f"channels {self.start}:{self.stop}"
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels at each position (ConvNeXt's; torchvision's
+    LayerNorm2d computes the same and has the same weight and bias keys)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    """A learned scale per channel, γ·x (ConvNeXt's layer_scale before its residual add)."""
+
+    def __init__(self, channels: int, init: float = 1e-6, rank: int = 3) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,) + (1,) * (rank - 1), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * x
+
+    def extra_repr(self) -> str:
+        return f"channels={self.gamma.shape[0]}"
+
+
+class StochasticDepth(nn.Module):
+    """Drops the whole residual branch of a sample ('row') or of the batch ('batch') with
+    probability ``p`` in training, scaling survivors by 1/(1 − p); the identity in eval.
+    torchvision.ops.StochasticDepth computes the same without the torchvision import."""
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p, self.mode = float(p), mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = x.new_empty(size).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"

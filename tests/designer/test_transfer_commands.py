@@ -15,7 +15,6 @@ from test_undo_property import OPS, apply, canonical
 from designer import commands, transfer_commands
 from designer.document import Document
 from designer.files import with_layout
-from engine import weights
 from engine.graph import Graph, GraphEditError
 from engine.layers import REGISTRY
 from engine.project import Project
@@ -54,8 +53,7 @@ def stored_section(doc: Document, source: str = "imported") -> dict:
         if not result.params:
             continue
         kind = REGISTRY.get(node.kind)
-        shapes = weights.EXPECTED[node.kind](list(result.input_shapes),
-                                            kind.resolve(node.params))
+        shapes = kind.weights(list(result.input_shapes), kind.resolve(node.params))
         blocks[node_id] = {"source": source,
                            "shapes": {k: list(v) for k, v in shapes.items()}}
     return {"file": "stored.safetensors", "blocks": blocks}

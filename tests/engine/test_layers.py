@@ -1,4 +1,5 @@
-"""Every layer kind against the real torch module: shape rule, parameter counts and MACs."""
+"""Shape rules beyond the kinds' table (tests/kinds/cases.py): generated cases against torch,
+pooling values, and the problem messages people read."""
 
 from __future__ import annotations
 
@@ -14,167 +15,8 @@ from hypothesis import strategies as st
 import engine.layers.pool
 from engine.graph import Graph
 from engine.layers import REGISTRY, ShapeError
-from engine.layers.base import BACKBONES, CATEGORIES
 from engine.validate import analyze
-
-# MACs counted per output value (a dot product per output) or, for the transposed
-# convolution, per input value (each input is spread over a kernel per filter).
-MACS_PER_OUTPUT = {"Conv2D", "DepthwiseConv2D", "Dense", "RBF"}
-MACS_PER_INPUT = {"ConvTranspose2D"}
-NOT_IN_TABLE = {"Input", "Output"}  # tested by shape only, below
-
-
-def check_kind(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict | None = None):
-    """Rule vs module: output shape, trainable/non-trainable counts, MACs. Returns the module
-    and the rule's output shape."""
-    kind = REGISTRY.get(kind_id)
-    params = params or {}
-    assert kind.check_params(params) == []
-    p = kind.resolve(params)
-    inputs = [tuple(s) for s in input_shapes]
-    out = tuple(kind.shape(inputs, p))
-    module = kind.build(inputs, p, out)
-    with torch.no_grad():
-        y = module(*[torch.randn(2, *s) for s in inputs])
-    assert tuple(y.shape) == (2, *out), f"{kind_id} {inputs} {params}: rule says {out}"
-
-    trainable, frozen = kind.params_count(inputs, p, out)
-    assert trainable == sum(t.numel() for t in module.parameters() if t.requires_grad)
-    assert frozen == sum(b.numel() for name, b in module.named_buffers()
-                         if not name.endswith("num_batches_tracked"))
-
-    if kind_id in MACS_PER_OUTPUT:
-        direct = math.prod(out) * module.weight[0].numel()
-    elif kind_id in MACS_PER_INPUT:
-        direct = math.prod(inputs[0]) * module.weight[0].numel()
-    else:
-        direct = 0  # MACs count conv/dense/RBF weights only
-    assert kind.macs(inputs, p, out) == direct
-    assert isinstance(kind.describe(p), str)
-    return module, out
-
-
-def torch_refuses(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict) -> None:
-    """What the rule refuses, torch refuses too (at construction or on the first batch), or
-    it makes an empty output (a transposed convolution cropped to 0×0)."""
-    kind = REGISTRY.get(kind_id)
-    p = kind.resolve(params)
-    try:
-        module = kind.build([tuple(s) for s in input_shapes], p, None)
-        with torch.no_grad():
-            y = module(*[torch.randn(2, *s) for s in input_shapes])
-    except (RuntimeError, ValueError):
-        return
-    assert y.numel() == 0, f"{kind_id} {input_shapes} {params}: torch gives {tuple(y.shape)}"
-
-
-IMG = (4, 9, 9)
-ACTIVATIONS = ["ReLU", "ReLU6", "GELU", "SiLU", "Tanh", "Sigmoid", "Hardswish", "Hardsigmoid",
-               "Softmax", "LogSoftmax"]
-CASES = [
-    ("Conv2D", [(3, 32, 32)], {}),
-    ("Conv2D", [(3, 7, 9)], {"filters": 5, "kernel_size": [3, 5], "stride": 2}),
-    ("Conv2D", [(3, 10, 11)], {"filters": 4, "kernel_size": 4, "padding": "same"}),
-    ("Conv2D", [(3, 10, 11)], {"filters": 4, "kernel_size": 4, "padding": "same", "stride": 3}),
-    ("Conv2D", [(2, 13, 12)], {"filters": 3, "kernel_size": 3, "dilation": 2,
-                               "padding": "same"}),
-    ("Conv2D", [(2, 13, 12)], {"filters": 3, "kernel_size": 3, "dilation": [2, 3]}),
-    ("Conv2D", [(4, 9, 9)], {"filters": 8, "groups": 2, "bias": False}),
-    ("Conv2D", [(3, 8, 8)], {"filters": 6, "padding": [1, 2], "stride": [2, 3],
-                             "activation": "relu", "initializer": "he_normal"}),
-    ("Conv2D", [(1, 5, 5)], {"filters": 1, "kernel_size": 5}),
-    ("DepthwiseConv2D", [IMG], {}),
-    ("DepthwiseConv2D", [IMG], {"depth_multiplier": 2, "kernel_size": 2, "stride": 2,
-                                "padding": "same", "bias": False}),
-    ("ConvTranspose2D", [(8, 7, 7)], {}),
-    ("ConvTranspose2D", [(8, 7, 5)], {"filters": 3, "kernel_size": 3, "stride": 2,
-                                      "padding": 1, "output_padding": 1}),
-    ("Dense", [(10,)], {"units": 5}),
-    ("Dense", [(7,)], {"units": 3, "bias": False, "activation": "softmax"}),
-    ("RBF", [(84,)], {}),
-    ("MaxPool2D", [(3, 28, 28)], {}),
-    ("MaxPool2D", [(3, 7, 7)], {"ceil_mode": True}),
-    ("MaxPool2D", [(3, 9, 8)], {"pool_size": 3, "stride": 2, "padding": 1}),
-    ("MaxPool2D", [(3, 3, 3)], {"stride": 2, "padding": 1, "ceil_mode": True}),
-    ("MaxPool2D", [(3, 5, 6)], {"stride": 1, "padding": "same"}),
-    ("MaxPool2D", [(3, 5, 6)], {"pool_size": 4, "padding": "same", "ceil_mode": True}),
-    ("MaxPool2D", [(2, 11, 10)], {"pool_size": [2, 3], "stride": [1, 2]}),
-    ("AvgPool2D", [(3, 28, 28)], {}),
-    ("AvgPool2D", [(3, 7, 6)], {"pool_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
-    ("AvgPool2D", [(3, 5, 5)], {"pool_size": 2, "stride": 1, "padding": "same"}),
-    ("SumPool2D", [(3, 28, 28)], {}),
-    ("SumPool2D", [(3, 7, 7)], {"pool_size": 3, "stride": 2, "ceil_mode": True}),
-    ("SumPool2D", [(3, 6, 5)], {"pool_size": 2, "stride": 1, "padding": "same"}),
-    ("SumPool2D", [(3, 6, 5)], {"pool_size": [3, 2], "padding": [1, 0], "ceil_mode": True}),
-    ("GlobalAvgPool", [(8, 5, 7)], {}),
-    ("GlobalMaxPool", [(8, 5, 7)], {}),
-    ("AdaptiveAvgPool", [(8, 7, 7)], {}),
-    ("AdaptiveAvgPool", [(8, 10, 9)], {"output_size": [3, 2]}),
-    ("AdaptiveAvgPool", [(8, 3, 3)], {"output_size": 5}),
-    ("BatchNorm", [(64,)], {}),
-    ("BatchNorm", [(16, 5, 5)], {"momentum": 0.01, "epsilon": 1e-3}),
-    ("LayerNorm", [(10,)], {}),
-    ("LayerNorm", [(4, 5, 6)], {"epsilon": 1e-6}),
-    ("LocalResponseNorm", [(16, 5, 5)], {}),
-    ("LocalResponseNorm", [(3, 4, 4)], {"size": 3, "alpha": 1e-3, "beta": 0.5, "k": 1.0}),
-    ("Dropout", [(10,)], {}),
-    ("Dropout", [(3, 4, 4)], {"rate": 0.2}),
-    ("SpatialDropout2D", [(3, 4, 4)], {"rate": 0.3}),
-    ("LeakyReLU", [(4, 5, 6)], {"negative_slope": 0.2}),
-    ("ELU", [(10,)], {"alpha": 0.5}),
-    *[(a, [(4, 5, 6)], {}) for a in ACTIVATIONS],
-    *[(a, [(10,)], {}) for a in ACTIVATIONS],
-    ("Flatten", [(32, 6, 6)], {}),
-    ("Flatten", [(10,)], {}),
-    ("Reshape", [(784,)], {}),
-    ("Reshape", [(4, 14, 14)], {"shape": [16, 7, 7]}),
-    ("ZeroPad2D", [(3, 5, 5)], {"padding": 2}),
-    ("ZeroPad2D", [(3, 5, 5)], {"padding": [1, 3]}),
-    ("Upsample", [(3, 5, 7)], {}),
-    ("Upsample", [(3, 5, 7)], {"scale_factor": 3, "mode": "bilinear"}),
-    ("Add", [(8, 5, 5), (8, 5, 5)], {}),
-    ("Add", [(10,), (10,), (10,)], {}),
-    ("Concat", [(8, 5, 5), (4, 5, 5), (2, 5, 5)], {}),
-    ("Concat", [(10,), (3,)], {}),
-    ("Multiply", [(8, 5, 5), (8, 1, 1)], {}),
-    ("Multiply", [(8, 1, 1), (8, 5, 5)], {}),
-    ("Multiply", [(1, 5, 5), (8, 5, 5)], {}),
-    ("Multiply", [(10,), (10,)], {}),
-]
-
-
-@pytest.mark.parametrize("kind_id, shapes, params", CASES,
-                         ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(CASES)])
-def test_kind_matches_torch(kind_id, shapes, params):
-    check_kind(kind_id, shapes, params)
-
-
-def test_table_covers_every_kind():
-    tested = {kind_id for kind_id, _, _ in CASES}
-    expected = {k.id for k in REGISTRY if k.category != BACKBONES} - NOT_IN_TABLE
-    assert expected - tested == set()
-
-
-def test_input_and_output_by_shape():
-    input_kind, output_kind = REGISTRY.get("Input"), REGISTRY.get("Output")
-    assert input_kind.shape([], input_kind.resolve({"shape": [3, 224, 224]})) == (3, 224, 224)
-    assert output_kind.shape([(10,)], output_kind.resolve({})) == (10,)
-    with pytest.raises(ShapeError):
-        output_kind.shape([(12,)], output_kind.resolve({}))
-
-
-def test_every_kind_is_described_and_its_defaults_fit_its_schema():
-    assert len(REGISTRY) >= 37
-    for kind in REGISTRY:
-        assert kind.help.strip(), kind.id
-        assert kind.category in CATEGORIES, kind.id
-        assert kind.check_params(kind.defaults()) == [], kind.id
-        for param in kind.schema:
-            assert param.help.strip(), f"{kind.id}.{param.name}"
-
-
-def test_merges_take_two_or_more_inputs():
-    assert [k.id for k in REGISTRY if k.arity is None] == ["Add", "Concat", "Multiply"]
+from tests.kinds.layer_test import check_rule, torch_refuses
 
 
 def test_pool_doctests():
@@ -196,7 +38,7 @@ def test_lecture_batchnorm_after_dense_64_counts_running_stats_as_non_trainable(
 ])
 @pytest.mark.parametrize("h, w", [(7, 8), (8, 7)])
 def test_sum_pool_is_the_window_sum(params, h, w):
-    module, _ = check_kind("SumPool2D", [(2, h, w)], params)
+    module, _ = check_rule("SumPool2D", [(2, h, w)], params)
     x = torch.randn(1, 2, h, w)
     p = REGISTRY.get("SumPool2D").resolve(params)
     k, s = p["pool_size"], p["stride"]
@@ -210,7 +52,7 @@ def test_sum_pool_is_the_window_sum(params, h, w):
 
 
 def test_max_pool_same_never_picks_padding():
-    module, _ = check_kind("MaxPool2D", [(2, 5, 5)], {"stride": 1, "padding": "same"})
+    module, _ = check_rule("MaxPool2D", [(2, 5, 5)], {"stride": 1, "padding": "same"})
     assert (module(-1.0 - torch.rand(1, 2, 5, 5)) < -1.0 + 1e-6).all()
 
 
@@ -234,7 +76,7 @@ def test_conv2d_rule_matches_torch(c, h, w, filters, kernel, stride, dilation, p
     except ShapeError:
         torch_refuses("Conv2D", [(c, h, w)], params)
         assume(False)
-    check_kind("Conv2D", [(c, h, w)], params)
+    check_rule("Conv2D", [(c, h, w)], params)
 
 
 @settings(max_examples=40, deadline=None)
@@ -249,7 +91,7 @@ def test_pool_rule_matches_torch(kind_id, c, h, w, pool, stride, padding, ceil_m
     except ShapeError:
         torch_refuses(kind_id, [(c, h, w)], params)
         assume(False)
-    check_kind(kind_id, [(c, h, w)], params)
+    check_rule(kind_id, [(c, h, w)], params)
 
 
 @settings(max_examples=40, deadline=None)
@@ -266,12 +108,12 @@ def test_dense_rule_matches_torch(shape, units, bias):
         assume(shape[-1] != shape[0])
         torch_refuses("Dense", [shape], params)
         assume(False)
-    check_kind("Dense", [shape], params)
+    check_rule("Dense", [shape], params)
 
 
 def rule_or_refusal(kind_id: str, input_shapes: list[tuple[int, ...]], params: dict,
                     torch_too: bool = True) -> None:
-    """check_kind on what the rule accepts; what it refuses, torch refuses too (torch_too)."""
+    """check_rule on what the rule accepts; what it refuses, torch refuses too (torch_too)."""
     kind = REGISTRY.get(kind_id)
     try:
         kind.shape(input_shapes, kind.resolve(params))
@@ -279,7 +121,7 @@ def rule_or_refusal(kind_id: str, input_shapes: list[tuple[int, ...]], params: d
         if torch_too:
             torch_refuses(kind_id, input_shapes, params)
         return
-    check_kind(kind_id, input_shapes, params)
+    check_rule(kind_id, input_shapes, params)
 
 
 images = st.tuples(st.integers(1, 4), sizes, sizes)
@@ -334,7 +176,7 @@ def test_reshape_rule_matches_torch(shape, data):
         factor = data.draw(st.sampled_from([d for d in range(1, left + 1) if left % d == 0]))
         target.append(factor)
         left //= factor
-    check_kind("Reshape", [tuple(shape)], {"shape": [*target, left]})
+    check_rule("Reshape", [tuple(shape)], {"shape": [*target, left]})
     other = data.draw(st.lists(st.integers(1, 8), min_size=1, max_size=3))
     kind = REGISTRY.get("Reshape")
     if math.prod(other) != have:
@@ -385,7 +227,7 @@ def test_merges_refuse_what_torch_refuses(shapes):
         with pytest.raises(ShapeError):
             kind.shape(shapes, {})
     else:
-        check_kind("Add", shapes)
+        check_rule("Add", shapes)
 
 
 # ----------------------------------------------------------------- messages people read
@@ -490,5 +332,5 @@ def test_same_padding_uneven_on_one_axis_with_ceil_mode_matches_torch(kind_id):
     """Found by hypothesis: a 3×2 'same' pool pads both axes before pooling (the 2-wide
     axis is uneven), so a window starting in the height's padding is kept, as torch keeps
     it."""
-    check_kind(kind_id, [(1, 8, 1)], {"pool_size": [3, 2], "stride": None,
+    check_rule(kind_id, [(1, 8, 1)], {"pool_size": [3, 2], "stride": None,
                                       "padding": "same", "ceil_mode": True})
