@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.shapes import fmt_shape, pair, resolve_padding
+
 Shape = tuple[int, ...]
 
 # Palette categories, in the lecture's words and in palette order.
@@ -142,6 +144,76 @@ COMMON_PARAMS = (
           "0 freezes it (its weights stay as they are).", min=0.0, max=100.0),
 )
 
+# Parameters that the weighted kinds of several families share (Conv2D, Dense…).
+BIAS = Param("bias", "bool", True, "Add a learned bias per filter.")
+FUSED_ACTIVATION = Param("activation", "choice", "none",
+                         "Activation fused after the convolution.", choices=ACTIVATIONS)
+INITIALIZER = Param("initializer", "choice", "default",
+                    "Weight initializer: he_* suits ReLU, glorot_* suits tanh/sigmoid; "
+                    "'default' keeps PyTorch's.", choices=INITIALIZERS)
+
+
+def expect_image(shape: Shape) -> tuple[int, int, int]:
+    """The shape as C×H×W, or a ShapeError for a block that takes images only."""
+    if len(shape) != 3:
+        raise ShapeError(f"expects an image C×H×W but receives {fmt_shape(shape)}",
+                         "insert a Reshape before it, or feed it from a convolution or "
+                         "pooling block")
+    return shape  # type: ignore[return-value]
+
+
+def expect_vector(shape: Shape) -> int:
+    """The length of a vector input, or a ShapeError for a block that takes vectors only."""
+    if len(shape) != 1:
+        raise ShapeError(f"expects a vector but receives {fmt_shape(shape)}",
+                         "insert a Flatten before it")
+    return shape[0]
+
+
+def spatial_out(h: int, w: int, p: dict[str, Any],
+                kernel_name: str = "kernel_size") -> tuple[int, int]:
+    """Output H×W of a sliding window, with a message when the kernel does not fit (and
+    the fixes its hint names, setting the block's ``kernel_name`` or padding)."""
+    kh, kw = pair(p["kernel_size"])
+    sh, sw = pair(p["stride"])
+    dh, dw = pair(p.get("dilation", 1))
+    top, bottom, left, right = resolve_padding(p["padding"], (kh, kw), (dh, dw))
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    padded_h, padded_w = h + top + bottom, w + left + right
+    if span_h > padded_h or span_w > padded_w:
+        # The largest kernel whose (dilated) span fits the padded input.
+        fit_h, fit_w = (padded_h - 1) // dh + 1, (padded_w - 1) // dw + 1
+        smaller = min(fit_h, fit_w)
+        new_h, new_w = min(kh, fit_h), min(kw, fit_w)
+        kernel = new_h if new_h == new_w else [new_h, new_w]
+        raise ShapeError(
+            f"kernel {size_words(kh, kw)} is larger than its padded input "
+            f"{padded_h}×{padded_w}",
+            f"use padding 'same' or a kernel ≤ {smaller}",
+            (ParamFix("Use padding 'same'", (("padding", "same"),)),
+             ParamFix(f"Use a {new_h}×{new_w} {kernel_name.split('_')[0]}",
+                      ((kernel_name, kernel),))))
+    out_h = (padded_h - span_h) // sh + 1
+    out_w = (padded_w - span_w) // sw + 1
+    return out_h, out_w
+
+
+def size_words(h: int, w: int) -> str:
+    """
+    >>> size_words(3, 3), size_words(3, 2)
+    ('3', '3×2')
+    """
+    return str(h) if h == w else f"{h}×{w}"
+
+
+def describe_window(p: dict[str, Any]) -> str:
+    """The lecture's words for a sliding window: "5×5, stride 1, same"."""
+    kh, kw = pair(p["kernel_size"])
+    sh, sw = pair(p["stride"])
+    stride = str(sh) if sh == sw else f"{sh}×{sw}"
+    pad = p["padding"] if isinstance(p["padding"], str) else f"pad {p['padding']}"
+    return f"{kh}×{kw}, stride {stride}, {pad}"
+
 
 def _no_params(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Counts:
     return (0, 0)
@@ -149,10 +221,6 @@ def _no_params(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Counts:
 
 def _no_macs(inputs: list[Shape], p: dict[str, Any], out: Shape) -> int:
     return 0
-
-
-def _no_weights(inputs: list[Shape], p: dict[str, Any]) -> dict[str, Shape]:
-    return {}
 
 
 class HeadRole(enum.Enum):
@@ -169,9 +237,18 @@ class HeadRole(enum.Enum):
 _FUSED_HEADS = {"softmax": HeadRole.PROBABILITIES, "log_softmax": HeadRole.PROBABILITIES,
                 "sigmoid": HeadRole.SIGMOID}
 
-# How an importer meets a torch module: convert(module) -> (kind id, params) or, when the
-# module's settings have no block, a short reason ("Conv2d with padding_mode='reflect'").
-TorchConverter = Callable[[Any], "tuple[str, dict[str, Any]] | str"]
+# What a converter makes of one source: (kind id, params), or a short reason why the source's
+# settings have no block ("Conv2d with padding_mode='reflect'"). The kind id is often another
+# kind's than the one holding the converter (a depthwise nn.Conv2d is a DepthwiseConv2D).
+Spec = tuple[str, dict[str, Any]] | str
+# A call that passes its one input on unchanged (torch.cat of one tensor): no block is made.
+PASS_THROUGH = "identity"
+# convert(module) -> Spec, for a torch module.
+TorchConverter = Callable[[Any], Spec]
+# convert(fx node) -> (Spec, the traced nodes that feed the block, in port order).
+CallConverter = Callable[[Any], tuple[Spec, list[Any]]]
+# handle(importer, node): adds blocks through the ONNX importer's API, or importer.miss(node).
+OnnxHandler = Callable[[Any, Any], None]
 
 
 @dataclass(frozen=True)
@@ -186,14 +263,24 @@ class LayerKind:
     describe(params) -> the key parameters in the lecture's words, e.g. "40 @ 5×5, stride 1".
     arity: number of inputs; None means two or more (merges), 0 means a source (Input).
     emit(inputs, params, out) -> engine.layers.code.Code: the block as plain PyTorch source.
-    weights(inputs, params) -> {tensor name: shape} that a weights file must hold for it.
+    weights(inputs, params) -> {tensor name: shape} that a weights file must hold for it;
+        None: stored weights are checked by their number of values (params_count).
     head: the block's meaning as the network's last block; None reads the fused
         "activation" parameter where the kind has one (see head_role).
-    torch_modules: {dotted torch class path: converter} for the torch.fx importer; a
-        converter of None means the module becomes this kind with default parameters.
-    torch_calls: {dotted function path or "Tensor.<method>": converter(fx node)} for the
-        functional calls the fx importer meets (F.relu, operator.add, x.flatten…).
-    onnx_ops: {ONNX op type: handler(importer, node)} for the ONNX importer.
+    width_param: the parameter that sets the length of its vector output (Dense's "units"):
+        what a fix sets to the number of classes when the block gives the class scores.
+    torch_modules: {dotted torch class path: converter(module) -> Spec} for the torch.fx
+        importer ("torch.nn.Conv2d"; the path a user writes, resolved by import and getattr).
+        A module matches by its exact class: a subclass may change forward and is not
+        matched. A converter of None means this kind with default parameters.
+    torch_calls: {dotted function path, or "Tensor.<method>" for a method call: converter(fx
+        node) -> (Spec, tensor inputs)} for the calls the fx importer meets ("torch.nn.
+        functional.relu", "operator.add", "Tensor.flatten"). None means this kind with
+        default parameters, fed by the call's first argument.
+    onnx_ops: {ONNX op type: handler(importer, node)} for the ONNX importer; the handler
+        calls the importer's public API (engine/importers/onnx_import.py, OnnxImporter).
+    A converter imports torch or onnx inside itself; engine/layers/convert.py holds the
+    reading converters share. A source is claimed by one kind only.
     """
 
     id: str
@@ -208,11 +295,12 @@ class LayerKind:
     arity: int | None = 1
     palette: bool = True  # False for kinds created only by importers
     emit: Callable[[list[Shape], dict[str, Any], Shape], Any] | None = None
-    weights: Callable[[list[Shape], dict[str, Any]], dict[str, Shape]] = _no_weights
+    weights: Callable[[list[Shape], dict[str, Any]], dict[str, Shape]] | None = None
     head: HeadRole | None = None
+    width_param: str | None = None
     torch_modules: dict[str, TorchConverter | None] = field(default_factory=dict)
-    torch_calls: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
-    onnx_ops: dict[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
+    torch_calls: dict[str, CallConverter | None] = field(default_factory=dict)
+    onnx_ops: dict[str, OnnxHandler] = field(default_factory=dict)
 
     def head_role(self, params: dict[str, Any]) -> HeadRole:
         """The role of this block as the network's last block, with its parameters."""
@@ -273,8 +361,8 @@ class Registry:
     def __init__(self) -> None:
         self._kinds: dict[str, LayerKind] = {}
         self.torch_modules: dict[str, tuple[LayerKind, TorchConverter | None]] = {}
-        self.torch_calls: dict[str, tuple[LayerKind, Callable[[Any], Any]]] = {}
-        self.onnx_ops: dict[str, tuple[LayerKind, Callable[[Any, Any], Any]]] = {}
+        self.torch_calls: dict[str, tuple[LayerKind, CallConverter | None]] = {}
+        self.onnx_ops: dict[str, tuple[LayerKind, OnnxHandler]] = {}
 
     def register(self, kind: LayerKind) -> LayerKind:
         if kind.id in self._kinds:
