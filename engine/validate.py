@@ -11,6 +11,7 @@ import difflib
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from engine.graph import Change, ChangeKind, Edge, Graph, Node
@@ -43,17 +44,39 @@ class Fix:
     ui_value: tuple[int, ...] | None = None
 
 
+# StrEnums: they still equal the words they replace ("ok", "cycle"), which files and
+# events carry.
+class Status(StrEnum):
+    OK = "ok"
+    PROBLEM = "problem"
+    UNKNOWN = "unknown"  # an input upstream has a problem
+
+
+class Code(StrEnum):
+    """What kind of problem: the analysis finds all but the last two."""
+
+    PARAM = "param"
+    UNKNOWN_KIND = "unknown_kind"
+    UNCONNECTED = "unconnected"
+    EXTRA_INPUT = "extra_input"
+    SHAPE = "shape"
+    MERGE = "merge"
+    SIZE = "size"
+    CYCLE = "cycle"
+    NO_INPUT = "no_input"
+    NO_OUTPUT = "no_output"
+    MANY_INPUTS = "many_inputs"
+    MANY_OUTPUTS = "many_outputs"
+    DATA = "data"  # the block does not fit the project's data (Analysis.set_external)
+    RUN = "run"  # a training run failed on the block
+
+
 @dataclass(frozen=True)
 class Problem:
-    """What is wrong, where, with the numbers (message) and what to do (hint).
-
-    code: param, unknown_kind, unconnected, extra_input, shape, merge, size, cycle,
-          no_input, no_output, many_inputs, many_outputs, data (the block does not fit the
-          project's data: set by whoever knows the data, see Analysis.set_external).
-    """
+    """What is wrong, where, with the numbers (message) and what to do (hint)."""
 
     node_id: str | None
-    code: str
+    code: Code
     message: str
     hint: str = ""
     # The hint's fixes that are edits (structured, so nobody parses the hint's text).
@@ -66,7 +89,7 @@ class Problem:
 @dataclass(frozen=True)
 class NodeResult:
     node_id: str
-    status: str  # "ok", "problem" or "unknown" (an input upstream has a problem)
+    status: Status
     shape: Shape | None = None
     input_shapes: tuple[Shape, ...] = ()
     trainable: int = 0
@@ -81,7 +104,7 @@ class NodeResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == Status.OK
 
 
 @dataclass(frozen=True)
@@ -131,7 +154,7 @@ class Analysis:
         # What depends only on (kind, params[, input shapes]) is worked out once per distinct
         # key: networks repeat their blocks (ResNet-152's 516 blocks are 56 distinct ones).
         self._checked: dict[tuple[str, str], tuple[str, str] | None] = {}
-        self._outcomes: dict[tuple[str, str, tuple[Shape, ...]], tuple] = {}
+        self._outcomes: dict[tuple[str, str, tuple[Shape, ...]], _Computed | _Refused] = {}
         # Problems found outside the graph (the data does not fit a block): they mark the
         # block but keep its shape, so the blocks after it are still analysed.
         self._external: dict[str, Problem] = {}
@@ -262,26 +285,26 @@ class Analysis:
         try:
             result = self._compute_unsafe(node)
         except Exception as exc:  # a shape rule's bug must not take the designer down
-            return self._problem(node, "shape", _join(node, f"cannot be analysed: {exc}"),
+            return self._problem(node, Code.SHAPE, _join(node, f"cannot be analysed: {exc}"),
                                  "check its parameters")
         external = self._external.get(node.id)
-        if external is not None and result.status == "ok":
-            return replace(result, status="problem", problem=external)
+        if external is not None and result.status == Status.OK:
+            return replace(result, status=Status.PROBLEM, problem=external)
         return result
 
-    def _problem(self, node: Node, code: str, message: str, hint: str,
+    def _problem(self, node: Node, code: Code, message: str, hint: str,
                  inputs: tuple[Shape, ...] = (), fixes: tuple[ParamFix, ...] = ()
                  ) -> NodeResult:
         bound = tuple(Fix(f.label, node.id, tuple(ParamEdit(node.id, k, v)
                                                    for k, v in f.changes))
                       for f in fixes)
-        return NodeResult(node.id, "problem", None, inputs,
+        return NodeResult(node.id, Status.PROBLEM, None, inputs,
                           problem=Problem(node.id, code, message, hint, bound))
 
     def _compute_unsafe(self, node: Node) -> NodeResult:
         if node.kind not in REGISTRY:
             known = ", ".join(sorted(REGISTRY.ids()))
-            return self._problem(node, "unknown_kind",
+            return self._problem(node, Code.UNKNOWN_KIND,
                                  _join(node, f"unknown block kind {node.kind!r}"),
                                  f"replace it with one of: {known}")
         kind = REGISTRY.get(node.kind)
@@ -295,9 +318,9 @@ class Analysis:
             hint = "remove one of the connections that loop back to it"
             if wrong is not None:
                 message, hint = f"{message}; {wrong[0]}", f"{hint}; {wrong[1]}"
-            return self._problem(node, "cycle", _join(node, message), hint)
+            return self._problem(node, Code.CYCLE, _join(node, message), hint)
         if wrong is not None:
-            return self._problem(node, "param", _join(node, wrong[0]), wrong[1], (),
+            return self._problem(node, Code.PARAM, _join(node, wrong[0]), wrong[1], (),
                                  _default_fixes(kind, node.params))
         edges = self._inputs.get(node.id)
         if edges is None:
@@ -312,7 +335,7 @@ class Analysis:
             source = self.results.get(edge.src)
             # A shape with a problem is an external one (the data): the shape still holds.
             if source is None or source.shape is None:
-                return NodeResult(node.id, "unknown")
+                return NodeResult(node.id, Status.UNKNOWN)
             shapes.append(source.shape)
         inputs = tuple(shapes)
         key = (*params_key, inputs)
@@ -322,34 +345,34 @@ class Analysis:
                 self._outcomes.clear()  # a long live session: forget old variants
                 self._checked.clear()
             outcome = self._outcomes[key] = _evaluate(kind, node.params, inputs)
-        if outcome[0] == "ok":
-            _, shape, trainable, frozen, macs, memory = outcome
-            return NodeResult(node.id, "ok", shape, inputs, trainable, frozen, macs, memory)
-        _, code, message, hint, fixes = outcome
-        return self._problem(node, code, _join(node, message), hint, inputs, fixes)
+        if isinstance(outcome, _Refused):
+            return self._problem(node, outcome.code, _join(node, outcome.message),
+                                 outcome.hint, inputs, outcome.fixes)
+        return NodeResult(node.id, Status.OK, outcome.shape, inputs, outcome.trainable,
+                          outcome.non_trainable, outcome.macs, outcome.memory)
 
     def _port_problem(self, node: Node, kind: LayerKind, edges: list) -> NodeResult | None:
         """A problem when the node's inputs do not match its kind's arity."""
         ports = [e.dst_port for e in edges]
         if kind.arity == 0 and edges:
-            return self._problem(node, "extra_input",
+            return self._problem(node, Code.EXTRA_INPUT,
                                  _join(node, f"takes no input but receives {len(edges)}"),
                                  "remove the connections into it")
         if kind.arity is not None and kind.arity > 0:
             missing = [p for p in range(kind.arity) if p not in ports]
             if missing:
-                return self._problem(node, "unconnected", _join(node, "has no input"),
+                return self._problem(node, Code.UNCONNECTED, _join(node, "has no input"),
                                      "connect a block's output to it")
             extra = [p for p in ports if p >= kind.arity]
             if extra:
                 return self._problem(
-                    node, "extra_input",
+                    node, Code.EXTRA_INPUT,
                     _join(node, f"takes {kind.arity} input but receives {len(edges)}"),
                     "merge the branches with an Add or Concat block first")
         if kind.arity is None:
             if len(edges) < 2:
                 return self._problem(
-                    node, "unconnected",
+                    node, Code.UNCONNECTED,
                     _join(node, f"merges two or more inputs but receives {len(edges)}"),
                     "connect a second branch to it")
         return None
@@ -360,19 +383,19 @@ class Analysis:
         inputs = [n for n in leaves if n.kind == "Input"]
         outputs = [n for n in leaves if n.kind == "Output"]
         if not inputs:
-            problems.append(Problem(None, "no_input", "The network has no Input block",
+            problems.append(Problem(None, Code.NO_INPUT, "The network has no Input block",
                                     "add an Input from the Input / output palette"))
         elif len(inputs) > 1:
             names = ", ".join(repr(n.name) for n in inputs)
-            problems.append(Problem(inputs[1].id, "many_inputs",
+            problems.append(Problem(inputs[1].id, Code.MANY_INPUTS,
                                     f"The network has {len(inputs)} Input blocks ({names})",
                                     "keep one Input; feed branches from it"))
         if not outputs:
-            problems.append(Problem(None, "no_output", "The network has no Output block",
+            problems.append(Problem(None, Code.NO_OUTPUT, "The network has no Output block",
                                     "add an Output after the last Dense block"))
         elif len(outputs) > 1:
             names = ", ".join(repr(n.name) for n in outputs)
-            problems.append(Problem(outputs[1].id, "many_outputs",
+            problems.append(Problem(outputs[1].id, Code.MANY_OUTPUTS,
                                     f"The network has {len(outputs)} Output blocks ({names})",
                                     "keep one Output"))
         return problems
@@ -432,7 +455,8 @@ class Analysis:
         problems = tuple(self.results[i].problem for i in inside
                          if i in self.results and self.results[i].problem is not None)
         statuses = {self.results[i].status for i in inside if i in self.results}
-        status = "problem" if problems else ("unknown" if "unknown" in statuses else "ok")
+        status = (Status.PROBLEM if problems
+                  else Status.UNKNOWN if Status.UNKNOWN in statuses else Status.OK)
         result = GroupResult(group_id, status, tuple(in_shapes), tuple(out_shapes),
                              totals["trainable"], totals["non_trainable"], totals["macs"],
                              totals["memory"], problems)  # type: ignore[arg-type]
@@ -484,27 +508,43 @@ def _default_fixes(kind: LayerKind, params: dict[str, Any]) -> tuple[ParamFix, .
     return tuple(out)
 
 
-def _evaluate(kind: LayerKind, node_params: dict[str, Any], inputs: tuple[Shape, ...]) -> tuple:
-    """A kind's shape rule and counts on checked params and known input shapes: either
-    ("ok", shape, trainable, non_trainable, macs, memory) or ("problem", code, message, hint,
-    fixes).
-    """
+@dataclass(frozen=True)
+class _Computed:
+    shape: Shape
+    trainable: int
+    non_trainable: int
+    macs: int
+    memory: int
+
+
+@dataclass(frozen=True)
+class _Refused:
+    code: Code
+    message: str
+    hint: str
+    fixes: tuple[ParamFix, ...]
+
+
+def _evaluate(kind: LayerKind, node_params: dict[str, Any], inputs: tuple[Shape, ...]
+              ) -> _Computed | _Refused:
+    """A kind's shape rule and counts on checked params and known input shapes."""
     params = kind.resolve(node_params)
     try:
         shape = tuple(int(d) for d in kind.shape(list(inputs), params))
     except ShapeError as err:
-        return ("problem", "merge" if kind.arity is None else "shape", err.message, err.hint,
-                err.fixes)
+        return _Refused(Code.MERGE if kind.arity is None else Code.SHAPE, err.message,
+                        err.hint, tuple(err.fixes))
     if not shape or any(d <= 0 for d in shape):
         padded = any(p.name == "padding" and p.type == "padding" for p in kind.params)
-        return ("problem", "size", f"output size reaches {fmt_shape(shape)}",
-                "use padding 'same', a smaller kernel or stride, or a larger input",
-                (ParamFix("Use padding 'same'", (("padding", "same"),)),) if padded else ())
+        return _Refused(Code.SIZE, f"output size reaches {fmt_shape(shape)}",
+                        "use padding 'same', a smaller kernel or stride, or a larger input",
+                        (ParamFix("Use padding 'same'", (("padding", "same"),)),)
+                        if padded else ())
     trainable, frozen = kind.params_count(list(inputs), params, shape)
     if params.get("lr_mult", 1.0) == 0:  # Keras counts a frozen layer's weights as non-trainable
         trainable, frozen = 0, trainable + frozen
     macs = kind.macs(list(inputs), params, shape)
-    return ("ok", shape, trainable, frozen, macs, volume(shape) * BYTES_PER_VALUE)
+    return _Computed(shape, trainable, frozen, macs, volume(shape) * BYTES_PER_VALUE)
 
 
 def analyze(graph: Graph) -> Analysis:
