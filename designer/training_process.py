@@ -16,9 +16,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
 MAIN_SCRIPT = Path(__file__).resolve().parent.parent / "main.py"
-# Exit codes of docs/training.md.
-EXIT_WORDS = {0: "finished", 1: "failed", 2: "refused (bad usage or an unreadable file)",
-              130: "interrupted", 143: "interrupted"}
 
 
 class TrainingProcess(QObject):

@@ -7,7 +7,6 @@ from pathlib import Path
 from engine.project import Project, ProjectError, load
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "resources" / "templates"
-DEFAULT_TEMPLATE = "lenet-5"
 # Gallery order: from the lecture's first example to the deepest network.
 ORDER = ("keras-mnist", "lenet-5", "alexnet", "vgg16", "googlenet", "resnet18", "resnet50",
          "resnet152")

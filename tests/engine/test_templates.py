@@ -128,7 +128,6 @@ def test_lenet5_follows_the_lecture_table(opened):
     for name in ("C1", "C3", "C5", "F6"):
         assert g.by_name(name).params["activation"] == "tanh"
     assert [s.name for s in map(g.node, g.successors(g.by_name("S2").id))] == ["S2_tanh"]
-    assert templates.DEFAULT_TEMPLATE == "lenet-5"
     assert project.data["dataset"] == "digits"
 
 
