@@ -170,6 +170,9 @@ def test_a_load_error_counts_the_other_broken_invariants():
     doc["graph"]["edges"][3].update(src="n99")
     message = load_error(doc)
     assert "edges[2].src" in message and "(and 1 more problem in the graph)" in message
+    doc = template_doc()
+    doc["graph"]["edges"].append({"src": "n1", "dst": "n13"})
+    assert "more problem" not in load_error(doc)  # one clash, however the graph indexes it
 
 
 def test_a_cycle_of_edges_loads_and_analysis_reports_it():
