@@ -9,13 +9,9 @@ and never dropped silently: the caller fails with that list or keeps the model i
 
 from __future__ import annotations
 
-import gc
 import operator
 import re
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,69 +22,12 @@ import torch.nn.functional as F
 
 from engine.graph import GROUP_KIND, Graph
 from engine.layers import REGISTRY
+from engine.layers.backbone_module import UntraceableError, trace
 from engine.validate import analyze
 
 IDENTITY = ("identity", {})
 _COUNTER = re.compile(r"_\d+$")  # fx numbers repeated calls: add, add_1, add_2…
 GROUP_DEPTH = 3  # stage / block / branch: deeper module paths share their block's group
-
-
-# Modules with children whose forward branches on its inputs (torch.fx cannot trace into
-# them): each is one call, listed by name where it has no kind.
-OPAQUE = (nn.MultiheadAttention,)
-
-
-class UntraceableError(ValueError):
-    """torch.fx cannot follow the model's dataflow (Python control flow on tensor values)."""
-
-
-class LeafTracer(fx.Tracer):
-    """Every module without children is one call in the trace."""
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return next(m.children(), None) is None or isinstance(m, OPAQUE)
-
-
-_TRACING = threading.Lock()
-
-
-@contextmanager
-def _collections_held_off() -> Iterator[None]:
-    """torch.fx reads its callers' bytecode through frame objects while it traces; a
-    garbage collection that another thread started meanwhile (the designer traces on a
-    worker while the window runs) crashed CPython 3.11 in the collector. One trace at a
-    time, with automatic collections held off until it ends."""
-    with _TRACING:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            yield
-        finally:
-            if was_enabled:
-                gc.enable()
-
-
-def trace(model: nn.Module) -> fx.GraphModule:
-    """The traced module. The tensors torch.fx finds made in forward (MaxViT's) become its
-    buffers _tensor_constant0, 1, …; the tracer leaves them on ``model`` too, where a second
-    trace would number its own from 22: they are removed, so the names (the keys of the
-    weights stored for a Backbone) are the same however often a model is traced."""
-    before = set(model.__dict__)
-    try:
-        with _collections_held_off():
-            return fx.GraphModule(model, LeafTracer().trace(model))
-    except (fx.proxy.TraceError, TypeError, NotImplementedError) as exc:
-        raise UntraceableError(f"torch.fx cannot trace it ({type(exc).__name__}: "
-                               f"{_first_line(exc)})") from None
-    finally:
-        for name in set(model.__dict__) - before:
-            if name.startswith("_tensor_constant"):
-                delattr(model, name)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:160] if lines else ""
 
 
 @dataclass

@@ -57,7 +57,7 @@ def _counts(inputs: list[Shape], p: dict[str, Any], out: Shape) -> tuple[int, in
 
 
 def _build(inputs: list[Shape], p: dict[str, Any], out: Shape):
-    from engine.importers.backbones import build_backbone
+    from engine.layers.backbone_module import build_backbone
 
     return build_backbone(p)
 

@@ -178,25 +178,28 @@ class SumPool2d(nn.Module):
     """The lecture's sum pooling: the sum over each window.
 
     Computed as an average over zero-padded input times the window area: this exports to
-    plain ONNX ops, which divisor_override does not. ``pad`` (left, right, top, bottom) holds
-    the padding and the zeros that complete the windows ceil_mode lets run past the border,
-    worked out from the input's size when the block is built, so every output is an exact sum.
+    plain ONNX ops, which divisor_override does not. ``padding`` (h, w) is torch's own, even
+    on both sides; ``pad`` (left, right, top, bottom) holds the zeros added first: uneven
+    padding, and those completing the windows ceil_mode lets run past the border (worked out
+    from the input's size when the block is built), so every output is an exact sum.
     """
 
-    def __init__(self, kernel_size, stride, pad=(0, 0, 0, 0)):
+    def __init__(self, kernel_size, stride, padding=(0, 0), pad=(0, 0, 0, 0)):
         super().__init__()
         self.kernel_size = tuple(kernel_size)
         self.stride = tuple(stride)
+        self.padding = tuple(padding)
         self.pad = tuple(pad)
         self.area = float(self.kernel_size[0] * self.kernel_size[1])
 
     def forward(self, x):
         if any(self.pad):
             x = F.pad(x, self.pad)
-        return F.avg_pool2d(x, self.kernel_size, self.stride) * self.area
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding) * self.area
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, pad={self.pad}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, pad={self.pad}")
 
 
 class GlobalAvgPool(nn.Module):

@@ -112,33 +112,38 @@ def _padded_pool(module: str, code_name: str, pad_value: str | None,
     return build, emit
 
 
-def _sum_pool_pads(inputs: list[Shape], p: dict[str, Any], out: Shape) -> tuple[int, ...]:
-    """SumPool2d's zeros (left, right, top, bottom): the padding words plus those that
-    complete the windows ceil_mode lets run past the border. They depend only on the input's
-    H×W, which the Input fixes, so they are worked out once here."""
+def _sum_pool_args(inputs: list[Shape], p: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """SumPool2d's arguments: even padding stays torch's own (so torch still refuses more
+    than half a window); uneven padding, and the zeros that complete the windows ceil_mode
+    lets run past the border, are added first. They depend only on the input's H×W, which
+    the Input fixes, so they are worked out once, when the block is built."""
     win = window(p)
     (kh, kw), (sh, sw) = pair(win["kernel_size"]), pair(win["stride"])
-    (left, right, top, bottom), _ = _pool_pads(p)
+    (left, right, top, bottom), symmetric = _pool_pads(p)
     _, h, w = inputs[0]
-    bottom += max(0, (out[1] - 1) * sh + kh - (h + top + bottom))
-    right += max(0, (out[2] - 1) * sw + kw - (w + left + right))
-    return (left, right, top, bottom)
+    first = not symmetric
+    out_h = pooled_size(h, kh, sh, top, bottom, p["ceil_mode"], padded_first=first)
+    out_w = pooled_size(w, kw, sw, left, right, p["ceil_mode"], padded_first=first)
+    extra_h = max(0, (out_h - 1) * sh + kh - (h + top + bottom))
+    extra_w = max(0, (out_w - 1) * sw + kw - (w + left + right))
+    if symmetric:
+        padding, pad = (top, left), (0, extra_w, 0, extra_h)
+    else:
+        padding, pad = (0, 0), (left, right + extra_w, top, bottom + extra_h)
+    return {"kernel_size": (kh, kw), "stride": (sh, sw), "padding": padding, "pad": pad}
 
 
 def _sum_pool_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
     from engine.layers.modules import SumPool2d
 
-    win = window(p)
-    return SumPool2d(pair(win["kernel_size"]), pair(win["stride"]),
-                     _sum_pool_pads(inputs, p, out))
+    return SumPool2d(**_sum_pool_args(inputs, p))
 
 
 def _sum_pool_emit(inputs: list[Shape], p: dict[str, Any], out: Shape) -> Code:
-    win = window(p)
-    (kh, kw), (sh, sw) = pair(win["kernel_size"]), pair(win["stride"])
-    pads = _sum_pool_pads(inputs, p, out)
-    module_call = call("SumPool2d", f"({kh}, {kw})", f"({sh}, {sw})",
-                       pad=None if pads == (0, 0, 0, 0) else str(pads))
+    args = _sum_pool_args(inputs, p)
+    module_call = call("SumPool2d", str(args["kernel_size"]), str(args["stride"]),
+                       padding=str(args["padding"]) if any(args["padding"]) else None,
+                       pad=str(args["pad"]) if any(args["pad"]) else None)
     return Code(module_call, helpers=("engine.layers.modules.SumPool2d",))
 
 
