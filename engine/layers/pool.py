@@ -86,8 +86,8 @@ def _pool_pads(p: dict[str, Any]) -> tuple[tuple[int, int, int, int], bool]:
     return (left, right, top, bottom), top == bottom and left == right
 
 
-def _padded_pool(module: str, code_name: str, pad_value: str | None,
-                 ) -> tuple[Callable[..., Any], Emitter]:
+def _padded_pool(module: str, code_name: str,
+                 pad_value: str | None) -> tuple[Callable[..., Any], Emitter]:
     """Build and emit for a torch pool that takes the padding words (MaxPool2dPad…); uneven
     padding is added first, with ``pad_value`` (max pooling must never pick a padded 0)."""
     def build(inputs: list[Shape], p: dict[str, Any], out: Shape):
