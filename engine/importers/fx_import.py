@@ -2,30 +2,33 @@
 
 torch.fx traces the module's dataflow (residual adds, inception concats, squeeze-and-excitation
 multiplies) with every module that has no children as one call; each call becomes a block of
-the matching kind, grouped by the module path (``layer1`` / ``layer1_0``), and each block
-records which module's tensors it takes. What has no kind is counted by name in ``unmapped``
+the kind that claims its module class or function in the registry (``torch_modules`` and
+``torch_calls`` on the kinds), grouped by the module path (``layer1`` / ``layer1_0``), and
+each block records which module's tensors it takes. What has no kind is counted by name in ``unmapped``
 and never dropped silently: the caller fails with that list or keeps the model in a Backbone.
 """
 
 from __future__ import annotations
 
-import operator
+import functools
+import importlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
-import torch.nn.functional as F
 
 from engine.graph import GROUP_KIND, Graph
 from engine.layers import REGISTRY
 from engine.layers.backbone_module import UntraceableError, trace
+from engine.layers.base import PASS_THROUGH
 from engine.validate import analyze
 
-IDENTITY = ("identity", {})
+IDENTITY = (PASS_THROUGH, {})
 _COUNTER = re.compile(r"_\d+$")  # fx numbers repeated calls: add, add_1, add_2…
 GROUP_DEPTH = 3  # stage / block / branch: deeper module paths share their block's group
 
@@ -38,218 +41,77 @@ class Converted:
     unmapped: Counter = field(default_factory=Counter)
 
 
-def _size(value: Any) -> Any:
-    """(3, 3) -> 3, (3, 1) -> [3, 1]: Netdraft's size words."""
-    if isinstance(value, tuple | list):
-        values = [int(v) for v in value]
-        return values[0] if len(set(values)) == 1 else values
-    return int(value)
+def _resolve(path: str) -> Any | None:
+    """The object a dotted path names ("torch.nn.Conv2d"), or None when its library is not
+    installed (then none of its modules can be met). A path naming nothing is an error in
+    the kind that claims it."""
+    module, _, name = path.rpartition(".")
+    try:
+        owner = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise ValueError(f"{path!r}, claimed by {_claimant(path)}, names nothing") from None
 
 
-def _conv(m: nn.Conv2d) -> tuple[str, dict[str, Any]] | str:
-    if m.padding_mode != "zeros":
-        return f"Conv2d with padding_mode={m.padding_mode!r}"
-    padding = m.padding if isinstance(m.padding, str) else _size(m.padding)
-    common = {"kernel_size": _size(m.kernel_size), "stride": _size(m.stride),
-              "padding": padding, "dilation": _size(m.dilation), "bias": m.bias is not None}
-    if m.groups > 1 and m.groups == m.in_channels and m.out_channels % m.in_channels == 0:
-        return "DepthwiseConv2D", {"depth_multiplier": m.out_channels // m.in_channels, **common}
-    return "Conv2D", {"filters": m.out_channels, "groups": m.groups, **common}
+def _claimant(path: str) -> str:
+    entry = REGISTRY.torch_modules.get(path) or REGISTRY.torch_calls.get(path)
+    return entry[0].id if entry else "no kind"
 
 
-def _conv_transpose(m: nn.ConvTranspose2d) -> tuple[str, dict[str, Any]] | str:
-    if m.groups != 1 or _size(m.dilation) != 1 or m.padding_mode != "zeros":
-        return "ConvTranspose2d with groups, dilation or a padding mode"
-    return "ConvTranspose2D", {"filters": m.out_channels, "kernel_size": _size(m.kernel_size),
-                               "stride": _size(m.stride), "padding": _size(m.padding),
-                               "output_padding": _size(m.output_padding),
-                               "bias": m.bias is not None}
+@functools.cache
+def _sources() -> tuple[dict[type, tuple[Any, Any]], dict[Any, tuple[Any, Any]]]:
+    """The registry's torch sources by the class or function they name: {module class:
+    (kind, converter)} and {function: (kind, converter)}. The kinds are all registered when
+    engine.layers is imported, so this is built once."""
+    return (_by_object(REGISTRY.torch_modules.items()),
+            _by_object((path, entry) for path, entry in REGISTRY.torch_calls.items()
+                       if not path.startswith("Tensor.")))
 
 
-def _batch_norm(m: nn.modules.batchnorm._BatchNorm) -> tuple[str, dict[str, Any]] | str:
-    if not (m.affine and m.track_running_stats):
-        return f"{type(m).__name__} without affine weights or running statistics"
-    momentum = 0.1 if m.momentum is None else float(m.momentum)
-    return "BatchNorm", {"momentum": momentum, "epsilon": float(m.eps)}
-
-
-def _pool(kind: str, m: nn.Module) -> tuple[str, dict[str, Any]] | str:
-    if kind == "MaxPool2D" and (_size(m.dilation) != 1 or m.return_indices):
-        return "MaxPool2d with dilation or return_indices"
-    padding = _size(m.padding)
-    if kind == "AvgPool2D" and (m.divisor_override or (padding and not m.count_include_pad)):
-        return "AvgPool2d with divisor_override or count_include_pad=False"
-    stride = _size(m.stride) if m.stride is not None else None
-    params = {"pool_size": _size(m.kernel_size), "stride": stride, "padding": padding,
-              "ceil_mode": bool(m.ceil_mode)}
-    if stride == params["pool_size"]:
-        params["stride"] = None
-    return kind, params
-
-
-def _upsample(m: nn.Upsample) -> tuple[str, dict[str, Any]] | str:
-    scale = m.scale_factor
-    scale = scale[0] if isinstance(scale, tuple) and len(set(scale)) == 1 else scale
-    if m.size is not None or not isinstance(scale, int | float) or float(scale) != int(scale) \
-            or m.mode not in ("nearest", "bilinear") or m.align_corners:
-        return "Upsample with a fixed size, a fractional scale or align_corners"
-    return "Upsample", {"scale_factor": int(scale), "mode": m.mode}
-
-
-def _zero_pad(m: nn.ZeroPad2d) -> tuple[str, dict[str, Any]] | str:
-    left, right, top, bottom = m.padding
-    if left != right or top != bottom:
-        return "ZeroPad2d with uneven padding"
-    return "ZeroPad2D", {"padding": _size((top, left))}
-
-
-def _softmax(kind: str, dim: Any) -> tuple[str, dict[str, Any]] | str:
-    return (kind, {}) if dim in (1, -1) else f"{kind} over dim {dim}"
+def _by_object(entries: Iterable[tuple[str, tuple[Any, Any]]]) -> dict[Any, tuple[Any, Any]]:
+    """{resolved object: entry}; two paths of one object (an alias) claimed by two kinds are
+    refused as the registry refuses one path claimed twice."""
+    table: dict[Any, tuple[Any, Any]] = {}
+    for path, entry in entries:
+        target = _resolve(path)
+        if target is None:
+            continue
+        if target in table and table[target][0] is not entry[0]:
+            raise ValueError(f"{path!r} is claimed by {entry[0].id}, and the same object "
+                             f"under another path by {table[target][0].id}")
+        table[target] = entry
+    return table
 
 
 def module_spec(m: nn.Module) -> tuple[str, dict[str, Any]] | str:
     """(kind, params), IDENTITY, or a short description of why it has no kind."""
-    simple = {nn.ReLU: "ReLU", nn.ReLU6: "ReLU6", nn.GELU: "GELU", nn.SiLU: "SiLU",
-              nn.Tanh: "Tanh", nn.Sigmoid: "Sigmoid", nn.Hardswish: "Hardswish",
-              nn.Hardsigmoid: "Hardsigmoid"}
-    for cls, kind in simple.items():
-        if type(m) is cls:
-            if kind == "GELU" and m.approximate != "none":
-                return "GELU with the tanh approximation"
-            return kind, {}
-    if type(m) is nn.Conv2d:
-        return _conv(m)
-    if type(m) is nn.ConvTranspose2d:
-        return _conv_transpose(m)
-    if type(m) is nn.Linear:
-        return "Dense", {"units": m.out_features, "bias": m.bias is not None}
-    if type(m) in (nn.BatchNorm1d, nn.BatchNorm2d):
-        return _batch_norm(m)
-    if type(m) is nn.MaxPool2d:
-        return _pool("MaxPool2D", m)
-    if type(m) is nn.AvgPool2d:
-        return _pool("AvgPool2D", m)
-    if type(m) is nn.AdaptiveAvgPool2d:
-        return "AdaptiveAvgPool", {"output_size": _size(m.output_size)}
-    if type(m) is nn.Dropout:
-        return "Dropout", {"rate": float(m.p)}
-    if type(m) is nn.Dropout2d:
-        return "SpatialDropout2D", {"rate": float(m.p)}
-    if type(m) is nn.Flatten:
-        return ("Flatten", {}) if (m.start_dim, m.end_dim) == (1, -1) else \
-            f"Flatten from dim {m.start_dim} to {m.end_dim}"
-    if type(m) is nn.Identity:
-        return IDENTITY
-    if type(m) is nn.LeakyReLU:
-        return "LeakyReLU", {"negative_slope": float(m.negative_slope)}
-    if type(m) is nn.ELU:
-        return "ELU", {"alpha": float(m.alpha)}
-    if type(m) is nn.Softmax:
-        return _softmax("Softmax", m.dim)
-    if type(m) is nn.LogSoftmax:
-        return _softmax("LogSoftmax", m.dim)
-    if type(m) is nn.LocalResponseNorm:
-        return "LocalResponseNorm", {"size": m.size, "alpha": float(m.alpha),
-                                     "beta": float(m.beta), "k": float(m.k)}
-    if type(m) is nn.ZeroPad2d:
-        return _zero_pad(m)
-    if type(m) is nn.Upsample:
-        return _upsample(m)
-    if type(m).__name__ == "StochasticDepth":
+    entry = _sources()[0].get(type(m))
+    if entry is not None:
+        kind, convert = entry
+        return (kind.id, {}) if convert is None else convert(m)
+    # Identities at inference that no kind claims (torchvision's StochasticDepth is a kind).
+    if type(m) is nn.Identity or type(m).__name__ == "StochasticDepth":
         return IDENTITY
     return type(m).__name__
 
 
-_ACTIVATION_FUNCTIONS = {
-    F.relu: "ReLU", torch.relu: "ReLU", torch.relu_: "ReLU", F.relu6: "ReLU6",
-    F.silu: "SiLU", F.hardswish: "Hardswish", F.hardsigmoid: "Hardsigmoid",
-    torch.sigmoid: "Sigmoid", torch.tanh: "Tanh", F.sigmoid: "Sigmoid", F.tanh: "Tanh",
-    F.gelu: "GELU",
-}
-_ACTIVATION_METHODS = {"relu": "ReLU", "relu_": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
-
-
-def _arg(node: fx.Node, index: int, name: str, default: Any) -> Any:
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
-
-
 def function_spec(node: fx.Node) -> tuple[tuple[str, dict[str, Any]] | str, list[Any]]:
     """(spec, tensor inputs) for a call_function or call_method node."""
-    target = node.target
-    first = node.args[0] if node.args else None
     if node.op == "call_method":
-        if target in _ACTIVATION_METHODS:
-            return (_ACTIVATION_METHODS[target], {}), [first]
-        if target == "flatten":
-            return _flatten(node), [first]
-        if target == "mean":
-            return _mean(node), [first]
-        return f"tensor.{target}()", []
-    if target in _ACTIVATION_FUNCTIONS:
-        if target is F.gelu and node.kwargs.get("approximate", "none") != "none":
-            return "gelu with the tanh approximation", []
-        return (_ACTIVATION_FUNCTIONS[target], {}), [first]
-    if target in (operator.add, torch.add, operator.iadd, operator.mul, torch.mul):
-        kind = "Add" if target in (operator.add, torch.add, operator.iadd) else "Multiply"
-        tensors = list(node.args[:2])
-        if not all(isinstance(t, fx.Node) for t in tensors) or node.kwargs:
-            return f"{getattr(target, '__name__', target)} with a constant", []
-        return (kind, {}), tensors
-    if target is torch.cat:
-        tensors = list(first) if isinstance(first, list | tuple) else []
-        if _arg(node, 1, "dim", 0) != 1 or not all(isinstance(t, fx.Node) for t in tensors):
-            return "cat along a dimension other than the channels", []
-        return ((IDENTITY if len(tensors) == 1 else ("Concat", {})), tensors)
-    if target is torch.flatten:
-        return _flatten(node), [first]
-    if target is torch.mean:
-        return _mean(node), [first]
-    if target is F.adaptive_avg_pool2d:
-        return ("AdaptiveAvgPool", {"output_size": _size(_arg(node, 1, "output_size", 1))}), \
-            [first]
-    if target is F.dropout:
-        return ("Dropout", {"rate": float(_arg(node, 1, "p", 0.5))}), [first]
-    if target in (F.max_pool2d, F.avg_pool2d):
-        return _pool_function(node), [first]
-    return getattr(target, "__name__", str(target)), []
-
-
-def _pool_function(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
-    """F.max_pool2d / F.avg_pool2d with constant arguments (Inception v3), as the module."""
-    if node.target is F.max_pool2d:
-        names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
-        defaults = (None, None, 0, 1, False, False)
-        module_class, kind = nn.MaxPool2d, "MaxPool2D"
+        entry = REGISTRY.torch_calls.get(f"Tensor.{node.target}")
+        if entry is None:
+            return f"tensor.{node.target}()", []
     else:
-        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-                 "divisor_override")
-        defaults = (None, None, 0, False, True, None)
-        module_class, kind = nn.AvgPool2d, "AvgPool2D"
-    values = {n: _arg(node, i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults))}
-    if any(isinstance(v, fx.Node) for v in values.values()) or values["kernel_size"] is None:
-        return f"{node.target.__name__} with computed arguments"
-    if not values["stride"]:
-        values["stride"] = None
-    return _pool(kind, module_class(**values))
-
-
-def _flatten(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
-    start = _arg(node, 1, "start_dim", 0)
-    end = _arg(node, 2, "end_dim", -1)
-    return ("Flatten", {}) if (start, end) == (1, -1) else f"flatten from dim {start} to {end}"
-
-
-def _mean(node: fx.Node) -> tuple[str, dict[str, Any]] | str:
-    """x.mean([2, 3]) is global average pooling (MNASNet); keepdim keeps C×1×1."""
-    dims = _arg(node, 1, "dim", None)
-    dims = [dims] if isinstance(dims, int) else list(dims or [])
-    if sorted(d % 4 for d in dims) != [2, 3]:
-        return "mean over other dims than height and width"
-    if _arg(node, 2, "keepdim", False):
-        return "AdaptiveAvgPool", {"output_size": 1}
-    return "GlobalAvgPool", {}
+        entry = _sources()[1].get(node.target)
+        if entry is None:
+            return getattr(node.target, "__name__", str(node.target)), []
+    kind, convert = entry
+    if convert is None:
+        return (kind.id, {}), [node.args[0] if node.args else None]
+    return convert(node)
 
 
 def _scope(node: fx.Node) -> list[str]:
@@ -327,7 +189,7 @@ class _Builder:
         if self.calls[node.target] > 1 and any(True for _ in module.state_dict()):
             self.out.unmapped[f"{type(module).__name__} called twice with shared weights"] += 1
             return
-        if type(module).__name__ == "StochasticDepth":
+        if spec == IDENTITY and type(module).__name__ == "StochasticDepth":
             self.identities.append(f"{node.target} (p={module.p:.3g})")
         block = self.place(node, spec, [node.args[0]] if node.args else [])
         if block and any(True for _ in module.state_dict()):
@@ -343,7 +205,7 @@ class _Builder:
         if any(i not in self.value for i in inputs):
             return None  # downstream of something unmapped: counted there already
         kind, params = spec
-        if kind == "identity":
+        if kind == PASS_THROUGH:
             self.value[node] = self.value[inputs[0]]
             return None
         return self.add(node, kind, params, inputs)

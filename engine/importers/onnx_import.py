@@ -1,8 +1,9 @@
 """Import an ONNX model as a Netdraft graph whose blocks hold its initializers as weights.
 
-Each ONNX node becomes the block of the matching kind (Conv -> Conv2D or DepthwiseConv2D,
-Gemm/MatMul(+Add) -> Dense, Clip(0, 6) -> ReLU6, GlobalAveragePool -> AdaptiveAvgPool 1, ...);
-shape arithmetic on constants (Shape, Gather, Concat, ... feeding a Reshape) is folded away.
+Each ONNX node becomes blocks through the handler a layer kind registers for its op type
+(``onnx_ops`` on the kind: Conv on Conv2D makes a Conv2D or a DepthwiseConv2D, Gemm and
+MatMul(+Add) on Dense, Clip(0, 6) on ReLU6...); shape arithmetic on constants (Shape, Gather,
+Concat, ... feeding a Reshape) is folded away.
 Ops with no block are counted by name: the import fails with that list, or, with
 keep_unknown, the whole model is kept as one Backbone block run by torch ops
 (engine/importers/onnx_module.py). Nothing is dropped silently.
@@ -19,9 +20,10 @@ import numpy as np
 
 from engine.graph import GROUP_KIND, Graph
 from engine.importers.common import Imported, unmapped_message
-from engine.importers.onnx_ops import OnnxOps, attrs_of
 from engine.importers.onnx_patterns import PatternsMixin, find_rbf, preprocessing_metadata
 from engine.importers.safe_load import UNREADABLE, ImportFailure
+from engine.layers import REGISTRY
+from engine.layers.convert import onnx_attrs
 from engine.project import Project
 from engine.validate import Analysis
 
@@ -115,7 +117,17 @@ def _scopes(node: Any) -> list[str]:
     return parts
 
 
-class _Importer(PatternsMixin, OnnxOps):
+class OnnxImporter(PatternsMixin):
+    """Walks an ONNX graph in order, handing each node to its handler.
+
+    The handlers (``onnx_ops`` on the kinds) use this API: ``block()`` adds a block for a
+    node, ``alias()`` lets a node's output be another tensor's block, ``miss()`` counts a node
+    that has no block, ``shape()`` and ``const()`` read a tensor; ``value`` maps each
+    computed tensor to the block that makes it, ``consts`` holds the constant tensors,
+    ``tensors`` each block's weights, ``uses`` how many nodes read each tensor, ``graph`` the
+    graph built so far and ``opset`` the model's ONNX opset version.
+    """
+
     def __init__(self, model: Any, source: str) -> None:
         from onnx import numpy_helper
 
@@ -130,6 +142,7 @@ class _Importer(PatternsMixin, OnnxOps):
         self.unmapped: Counter = Counter()
         self.groups: dict[str, str] = {}
         self.uses = Counter(i for n in model.graph.node for i in n.input)
+        self.opset = model.opset_import[0].version
         self.group_of_block: dict[str, str | None] = {}
         self.pre_meta = preprocessing_metadata(model)
 
@@ -210,10 +223,10 @@ class _Importer(PatternsMixin, OnnxOps):
                 self.fold(node)
             elif any(i and i not in self.consts and i not in self.value for i in node.input):
                 # Downstream of an unmapped op: count it too when no handler could map it.
-                if not hasattr(self, f"op_{node.op_type}") and node.op_type not in FOLDABLE:
+                if self.handler(node.op_type) is None and node.op_type not in FOLDABLE:
                     self.miss(node)
-            else:
-                handler = getattr(self, f"op_{node.op_type}", None)
+            elif not self.preprocess(node):
+                handler = self.handler(node.op_type)
                 if handler is None:
                     self.miss(node)
                 else:
@@ -229,9 +242,18 @@ class _Importer(PatternsMixin, OnnxOps):
             self.unmapped[f"{len(outputs)} outputs"] += 1
         self.analysis.close()
 
+    def handler(self, op_type: str) -> Any:
+        """The importer's own handler of an op that makes no block (Identity, Shape, Sub,
+        Div), else the one a kind registers; None when nothing handles it."""
+        own = getattr(self, f"op_{op_type}", None)
+        if own is not None:
+            return own
+        entry = REGISTRY.onnx_ops.get(op_type)
+        return None if entry is None else lambda node: entry[1](self, node)
+
     # ---------------------------------------------------------- constant folding
     def fold(self, node: Any) -> None:
-        a = attrs_of(node)
+        a = onnx_attrs(node)
         x = [self.consts.get(i) for i in node.input]
         op = node.op_type
         if op == "Constant":
@@ -268,12 +290,15 @@ class _Importer(PatternsMixin, OnnxOps):
             return self.miss(node)
         self.consts[node.output[0]] = np.array([self.batch, *shape], dtype=np.int64)
 
+    def op_Identity(self, node: Any) -> None:
+        self.alias(node, node.input[0])
+
 
 def import_onnx(path: str | Path, keep_unknown: bool = False,
                 collapse: bool = False) -> Imported:
     path = Path(path)
     model = read_model(path)
-    importer = _Importer(model, str(path))
+    importer = OnnxImporter(model, str(path))
     if not collapse:
         importer.run()
         if not importer.unmapped:
@@ -285,7 +310,7 @@ def import_onnx(path: str | Path, keep_unknown: bool = False,
     return import_collapsed(model, path, importer.unmapped)
 
 
-def _finish(importer: _Importer, path: Path) -> Imported:
+def _finish(importer: OnnxImporter, path: Path) -> Imported:
     import torch
 
     graph = importer.graph

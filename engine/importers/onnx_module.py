@@ -16,6 +16,7 @@ import torch
 
 from engine.importers.common import Imported, unmapped_listing
 from engine.importers.safe_load import ImportFailure
+from engine.layers.backbone import backbone
 from engine.layers.onnx_graph import OPS, OnnxModule, attr_name
 
 
@@ -93,7 +94,7 @@ def import_collapsed(model: Any, path: Path, unmapped: Counter) -> Imported:
     trainable, stats = counts(module)
     graph = Graph()
     source = graph.add_node("Input", name="input", params={"shape": in_shape})
-    block = graph.add_node("Backbone", name=attr_name(path.stem) or "backbone", params={
+    block = graph.add_node(backbone.id, name=attr_name(path.stem) or "backbone", params={
         "source": f"onnx:{path.name}", "cut": "", "in_shape": in_shape, "out_shape": out_shape,
         "trainable": trainable, "non_trainable": stats, "macs": 0,
         "graph": json.dumps(spec, separators=(",", ":"))})

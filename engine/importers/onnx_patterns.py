@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.importers.onnx_ops import attrs_of
+from engine.layers.convert import onnx_attrs
+from engine.layers.dense import rbf
 
 
 def _constant_nodes(model: Any) -> dict[str, np.ndarray]:
@@ -24,7 +25,7 @@ def _constant_nodes(model: Any) -> dict[str, np.ndarray]:
     values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant":
-            a = attrs_of(node)
+            a = onnx_attrs(node)
             if "value" in a:
                 values[node.output[0]] = numpy_helper.to_array(a["value"])
             elif "value_float" in a:
@@ -33,7 +34,7 @@ def _constant_nodes(model: Any) -> dict[str, np.ndarray]:
 
 
 def _axes(node: Any, consts: dict[str, np.ndarray]) -> list[int] | None:
-    a = attrs_of(node)
+    a = onnx_attrs(node)
     if "axes" in a:
         return [int(v) for v in a["axes"]]
     if len(node.input) > 1 and node.input[1] in consts:
@@ -83,7 +84,7 @@ def _match_rbf(nodes, consts, made_by, s: str, b: str):
     red = made_by(a_name, "ReduceSum")
     mm = made_by(m_name, "MatMul")
     if red is None or mm is None or _axes(nodes[red], consts) not in ([1], [-1]) \
-            or not attrs_of(nodes[red]).get("keepdims", 1):
+            or not onnx_attrs(nodes[red]).get("keepdims", 1):
         return None
     sq = made_by(nodes[red].input[0], "Mul")
     if sq is None or nodes[sq].input[0] != nodes[sq].input[1]:
@@ -108,7 +109,7 @@ def _match_rbf(nodes, consts, made_by, s: str, b: str):
     if rb is not None:
         w2 = consts.get(nodes[rb].input[0])
         if w2 is None or _axes(nodes[rb], consts) not in ([1], [-1]) \
-                or attrs_of(nodes[rb]).get("keepdims", 1):
+                or onnx_attrs(nodes[rb]).get("keepdims", 1):
             return None
         bias = w2.sum(axis=1)
         inner.add(rb)
@@ -138,7 +139,8 @@ def _number(value: float, described: Any) -> float:
 
 
 class PatternsMixin:
-    """op_Sub and op_Div, and the Input preprocessing hook used by _merge's Mul."""
+    """The Input's preprocessing (tried first on every Mul, Sub and Div), op_Sub and op_Div
+    (no block otherwise) and the RBF pattern's block."""
 
     pre_stage: int = 0
 
@@ -190,20 +192,14 @@ class PatternsMixin:
         self.alias(node, x)
         return True
 
-    def op_Mul(self, node: Any) -> None:
-        if not self.preprocess(node):
-            super().op_Mul(node)  # type: ignore[misc]
-
     def op_Sub(self, node: Any) -> None:
-        if not self.preprocess(node):
-            self.miss(node, "with a constant")
+        self.miss(node, "with a constant")
 
     def op_Div(self, node: Any) -> None:
-        if not self.preprocess(node):
-            self.miss(node, "with a constant")
+        self.miss(node, "with a constant")
 
     def rbf(self, node: Any, x: str, weight: np.ndarray) -> None:
         if x not in self.value:
             return self.miss(node, "RBF after an unmapped layer")
-        self.block(node, "RBF", {"units": int(weight.shape[0])}, [x],
+        self.block(node, rbf.id, {"units": int(weight.shape[0])}, [x],
                    {"weight": weight.astype(np.float32)})

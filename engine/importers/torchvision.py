@@ -29,6 +29,8 @@ from engine.importers.backbones import (
 )
 from engine.importers.common import Imported, unmapped_listing, unmapped_message
 from engine.importers.safe_load import UNREADABLE, ImportFailure, read_state_dict
+from engine.layers.backbone import backbone
+from engine.layers.conv import depthwise_conv2d
 from engine.project import Project
 from engine.validate import analyze
 
@@ -155,7 +157,7 @@ def _expand(model: nn.Module, input_shape: tuple[int, ...]) -> fx_import.Convert
     if getattr(model, "transform_input", False):
         # GoogLeNet's transform_input re-normalizes each channel: x·(std/0.5) + (mean−0.5)/0.5,
         # exactly a frozen 1×1 depthwise convolution.
-        prepend.append(("DepthwiseConv2D", {"kernel_size": 1, "bias": True, "lr_mult": 0.0},
+        prepend.append((depthwise_conv2d.id, {"kernel_size": 1, "bias": True, "lr_mult": 0.0},
                         "transform_input"))
         model.transform_input = False
     converted = fx_import.to_graph(model, input_shape, prepend)
@@ -229,7 +231,7 @@ def _collapsed(name: str, model: nn.Module, state: dict[str, Any] | None,
               "trainable": trainable, "non_trainable": stats, "macs": _macs(module, input_shape)}
     graph = Graph()
     source = graph.add_node("Input", name="input", params=input_node_params(input_shape))
-    block = graph.add_node("Backbone", name=name, params=params)
+    block = graph.add_node(backbone.id, name=name, params=params)
     graph.connect(source.id, block.id)
     if len(out_shape) == 1:
         out = graph.add_node("Output", name="output", params={"classes": out_shape[0]})

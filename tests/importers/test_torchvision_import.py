@@ -93,9 +93,13 @@ def test_googlenet_transform_input_becomes_a_frozen_block(tmp_path):
     assert max_diff(ours, theirs) <= 2e-6 * theirs.abs().max().item()
 
 
-def test_efficientnet_stochastic_depth_is_reported_not_dropped_silently():
+def test_efficientnet_stochastic_depth_becomes_blocks_not_dropped_silently():
+    # The StochasticDepth kind claims torchvision's module: each of the 9 residual branches
+    # keeps its drop rate for fine-tuning instead of becoming a plain connection.
     imported = import_torchvision("efficientnet_b0", None, input_shape=(3, 32, 32))
-    assert any("StochasticDepth" in note and "9" in note for note in imported.notes)
+    depth = [n for n in imported.project.graph.nodes.values() if n.kind == "StochasticDepth"]
+    assert len(depth) == 9 and all(0 < n.params["rate"] < 0.2 for n in depth)
+    assert not any("StochasticDepth" in note for note in imported.notes)
 
 
 def test_collapsed_backbone_cut_at_a_stage_matches_torchvision(tmp_path):

@@ -237,7 +237,7 @@ def test_import_refuses_an_onnx_model_whose_weights_cannot_fit(tmp_path, monkeyp
     model = _onnx_model(tmp_path / "m.onnx", 10_000)  # 320 kB of weights
     monkeypatch.setattr(preflight, "available_memory", lambda: 500_000)
     read = []
-    monkeypatch.setattr(onnx_import, "_Importer",
+    monkeypatch.setattr(onnx_import, "OnnxImporter",
                         lambda *a: read.append(a) or pytest.fail("the model was read"))
     assert run(["import", str(model), "-o", str(tmp_path / "m.netdraft")]) == 1
     err = capsys.readouterr().err
