@@ -46,21 +46,27 @@ def pooled_size(size: int, kernel: int, stride: int, before: int, after: int,
     """Output length along one axis as a pool module computes it: torch's own padding
     when the padding is even, else the zeros are added first. ``padded_first`` says which
     (default: this axis's sides differ); the module pads both axes first when either is
-    uneven, and with ceil_mode the two differ (torch drops a window that starts in its own
-    padding, not in padding added before).
+    uneven. Either way, with ceil_mode a window that would start in the padding after the
+    input is dropped, as torch drops one starting in its own padding: it would see padding
+    only (a max pool's -inf).
 
     >>> pooled_size(5, 2, 2, 0, 0, ceil_mode=False), pooled_size(5, 2, 2, 0, 0, ceil_mode=True)
     (2, 3)
     >>> pooled_size(3, 2, 2, 1, 1, ceil_mode=True)  # a window may not start in the padding
     2
     >>> pooled_size(8, 3, 3, 1, 1, ceil_mode=True, padded_first=True)  # the other axis uneven
-    4
+    3
+    >>> pooled_size(6, 4, 4, 1, 2, ceil_mode=True)  # 'same' 4: the third would start at 8
+    2
     """
     if padded_first is None:
         padded_first = before != after
     if not padded_first:
         return conv_output_size(size, kernel, stride, before, ceil_mode=ceil_mode)
-    return conv_output_size(size + before + after, kernel, stride, 0, ceil_mode=ceil_mode)
+    out = conv_output_size(size + before + after, kernel, stride, 0, ceil_mode=ceil_mode)
+    if ceil_mode and out > 1 and (out - 1) * stride >= before + size:
+        out -= 1
+    return out
 
 
 def transposed_output_size(size: int, kernel: int, stride: int = 1, pad: int = 0,

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.layers.code import ACTIVATION_CALLS, INITIALIZERS, ZERO_BIAS
-from engine.shapes import pair, resolve_padding
+from engine.shapes import pair, pooled_size, resolve_padding
 
 
 def _compile(template: str) -> Callable[[Any], Any]:
@@ -152,10 +152,11 @@ class MaxPool2dPad(nn.MaxPool2d):
         self.asymmetric_pad = None if symmetric else (left, right, top, bottom)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.asymmetric_pad is not None:
-            # -inf, as torch pads for max pooling: a padded zero must never win.
-            x = F.pad(x, self.asymmetric_pad, value=float("-inf"))
-        return super().forward(x)
+        if self.asymmetric_pad is None:
+            return super().forward(x)
+        # -inf, as torch pads for max pooling: a padded zero must never win.
+        y = super().forward(F.pad(x, self.asymmetric_pad, value=float("-inf")))
+        return _drop_windows_in_padding(self, x, y)
 
 
 class AvgPool2dPad(nn.AvgPool2d):
@@ -169,9 +170,23 @@ class AvgPool2dPad(nn.AvgPool2d):
         self.asymmetric_pad = None if symmetric else (left, right, top, bottom)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.asymmetric_pad is not None:
-            x = F.pad(x, self.asymmetric_pad)
-        return super().forward(x)
+        if self.asymmetric_pad is None:
+            return super().forward(x)
+        y = super().forward(F.pad(x, self.asymmetric_pad))
+        return _drop_windows_in_padding(self, x, y)
+
+
+def _drop_windows_in_padding(pool: nn.MaxPool2d | nn.AvgPool2d, x: torch.Tensor,
+                             y: torch.Tensor) -> torch.Tensor:
+    """torch pooled padding it was given as input, so ceil_mode let a last window start in
+    the padding after the input; shapes.pooled_size drops it, as torch does its own."""
+    if not pool.ceil_mode:
+        return y
+    left, right, top, bottom = pool.asymmetric_pad
+    (kh, kw), (sh, sw) = pair(pool.kernel_size), pair(pool.stride)
+    out_h = pooled_size(x.shape[-2], kh, sh, top, bottom, True, padded_first=True)
+    out_w = pooled_size(x.shape[-1], kw, sw, left, right, True, padded_first=True)
+    return y[..., :out_h, :out_w]
 
 
 class SumPool2d(nn.Module):

@@ -107,7 +107,11 @@ def _padded_pool(module: str, code_name: str,
                            padding=size((top, left)) if symmetric and (top or left) else None,
                            ceil_mode="True" if p["ceil_mode"] else None)
         x = "{x}" if symmetric else pad_call(pads, pad_value)
-        return Code(module_call, f"{{m}}({x})")
+        pooled = f"{{m}}({x})"
+        if not symmetric and p["ceil_mode"]:
+            # torch pools the padding as input: keep the windows the rule keeps.
+            pooled += f"[:, :, :{out[1]}, :{out[2]}]"
+        return Code(module_call, pooled)
 
     return build, emit
 

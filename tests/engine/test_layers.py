@@ -46,9 +46,24 @@ def test_sum_pool_is_the_window_sum(params, h, w):
         before = (k - 1) // 2
         x_ref, pad = F.pad(x, (before, k - 1 - before) * 2), 0
     else:
-        x_ref, pad = x, p["padding"] if isinstance(p["padding"], int) else 0
+        before = pad = p["padding"] if isinstance(p["padding"], int) else 0
+        x_ref = x
     expected = F.avg_pool2d(x_ref, k, s, pad, ceil_mode=p["ceil_mode"], divisor_override=1)
-    torch.testing.assert_close(module(x), expected)
+    # No window starts in the padding after the input (torch's rule for its own padding).
+    starts_h, starts_w = (math.ceil((before + n) / s) for n in (h, w))
+    torch.testing.assert_close(module(x), expected[..., :starts_h, :starts_w])
+
+
+@pytest.mark.parametrize("h, w", [(5, 6), (6, 5), (8, 7), (9, 9)])
+@pytest.mark.parametrize("pool_size, stride", [(4, 4), (4, 3), (2, 3)])
+def test_no_ceil_mode_window_lies_wholly_in_uneven_padding(h, w, pool_size, stride):
+    """'same' with an even window pads (1, 2): torch, pooling that padding as input, let a
+    ceil_mode window start in it (a max pool of -inf only)."""
+    params = {"pool_size": pool_size, "stride": stride, "padding": "same", "ceil_mode": True}
+    module, out = check_rule("MaxPool2D", [(2, h, w)], params)
+    with torch.no_grad():
+        y = module(torch.randn(1, 2, h, w))
+    assert torch.isfinite(y).all(), (y, out)
 
 
 def test_max_pool_same_never_picks_padding():

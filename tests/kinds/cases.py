@@ -67,6 +67,7 @@ CASES: list[Row] = [
     ("MaxPool2D", [(3, 3, 3)], {"stride": 2, "padding": 1, "ceil_mode": True}),
     ("MaxPool2D", [(3, 5, 6)], {"stride": 1, "padding": "same"}),
     ("MaxPool2D", [(3, 5, 6)], {"pool_size": 4, "padding": "same", "ceil_mode": True}),
+    ("AvgPool2D", [(3, 5, 6)], {"pool_size": 4, "padding": "same", "ceil_mode": True}),
     ("MaxPool2D", [(2, 11, 10)], {"pool_size": [2, 3], "stride": [1, 2]}),
     ("MaxPool2D", [(2, 9, 9)], {"pool_size": 3, "stride": 2, "ceil_mode": True}),
     ("MaxPool2D", [(2, 8, 8)], {"pool_size": 2, "stride": 1, "padding": "same"}),
@@ -160,12 +161,7 @@ CASES: list[Row] = [
 # Rows of CASES whose ONNX export does not match today, and why. Their test asserts the
 # mismatch (the rule and code checks still run), so the row turns red once the cause is
 # fixed and the entry cannot outlive it.
-ONNX_DIFFERS: list[tuple[Row, str]] = [
-    (("MaxPool2D", [(3, 5, 6)], {"pool_size": 4, "padding": "same", "ceil_mode": True}),
-     "engine bug: MaxPool2dPad pads 'same' (1, 2) with -inf before a ceil_mode pool, so its "
-     "last column's window lies wholly in the padding and is -inf (the rule counts that column "
-     "too); onnxruntime gives the lowest float, -3.4e38, there"),
-]
+ONNX_DIFFERS: list[tuple[Row, str]] = []
 
 # Rows of CASES that TorchScript cannot export (an adaptive pool whose sizes do not divide):
 # their test asserts that the export fell back to the dynamo exporter.
