@@ -23,6 +23,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from engine.graph import GROUP_KIND, Graph
+from engine.importers import fx_patterns
 from engine.layers import REGISTRY
 from engine.layers.backbone_module import UntraceableError, trace
 from engine.layers.base import PASS_THROUGH
@@ -93,7 +94,7 @@ def module_spec(m: nn.Module) -> tuple[str, dict[str, Any]] | str:
         kind, convert = entry
         return (kind.id, {}) if convert is None else convert(m)
     # Identities at inference that no kind claims (torchvision's StochasticDepth is a kind).
-    if type(m) is nn.Identity or type(m).__name__ == "StochasticDepth":
+    if type(m) is nn.Identity:
         return IDENTITY
     return type(m).__name__
 
@@ -127,11 +128,10 @@ class _Builder:
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
         self.gm = trace(model)
         self.input_shape = input_shape
-        self.out = Converted(Graph())
+        self.out = Converted(Graph(), notes=fx_patterns.rewrite(self.gm))
         self.groups: dict[str, str] = {}
         self.value: dict[fx.Node, str] = {}
         self.calls: Counter = Counter()
-        self.identities: list[str] = []
 
     def group_of(self, node: fx.Node) -> str | None:
         parent = None
@@ -173,13 +173,8 @@ class _Builder:
                 self.place(node, spec, inputs)
             elif node.op == "output":
                 self.output(node)
-            else:  # get_attr: a tensor used directly (ConvNeXt's layer_scale)
+            else:  # get_attr: a tensor used directly that no pattern made a block
                 self.out.unmapped[f"{node.op} {str(node.target).rsplit('.', 1)[-1]}"] += 1
-        if self.identities:
-            self.out.notes.append(
-                f"{len(self.identities)} StochasticDepth layers ({', '.join(self.identities)}) "
-                "drop residual branches only in training and are identities at inference: "
-                "they became plain connections, so fine-tuning runs without them")
         return self.out
 
     def module_call(self, node: fx.Node) -> None:
@@ -189,8 +184,6 @@ class _Builder:
         if self.calls[node.target] > 1 and any(True for _ in module.state_dict()):
             self.out.unmapped[f"{type(module).__name__} called twice with shared weights"] += 1
             return
-        if spec == IDENTITY and type(module).__name__ == "StochasticDepth":
-            self.identities.append(f"{node.target} (p={module.p:.3g})")
         block = self.place(node, spec, [node.args[0]] if node.args else [])
         if block and any(True for _ in module.state_dict()):
             self.out.sources[block] = node.target
@@ -264,15 +257,29 @@ def take_tensors(converted: Converted, state: dict[str, torch.Tensor]
         want = block_state(node.kind, node.params, list(result.input_shapes), result.shape)
         prefix = f"{path}."
         mine = {k[len(prefix):]: k for k in state if k.startswith(prefix)}
+        if path in state and len(want) == 1:  # a tensor that is a block (layer scale)
+            mine = {next(iter(want)): path}
         block: dict[str, torch.Tensor] = {}
         for key, shape in want.items():
             source = mine.get(key) or next((full for short, full in mine.items()
                                             if short.rsplit(".", 1)[-1] == key), None)
-            if source is None or state[source].shape != shape:
+            tensor = None if source is None else fitted(state[source], shape)
+            if tensor is None:
                 found = None if source is None else tuple(state[source].shape)
                 raise ValueError(f"{node.name}: no tensor {path}.{key} of shape "
                                  f"{tuple(shape)} (found {found})")
-            block[key] = state[source]
+            block[key] = tensor
             taken.add(source)
         tensors[node_id] = block
     return tensors, [k for k in state if k not in taken]
+
+
+def fitted(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
+    """The tensor in the block's shape: as it is, or with trailing axes of 1 added (a Linear's
+    out×in weight for the 1×1 convolution fx_patterns made of it); None when it differs."""
+    if tensor.shape == shape:
+        return tensor
+    n = tensor.dim()
+    if tuple(tensor.shape) == tuple(shape)[:n] and all(d == 1 for d in tuple(shape)[n:]):
+        return tensor.reshape(shape)
+    return None

@@ -37,7 +37,7 @@ from engine.validate import analyze
 # The architectures whose import is tested against torchvision itself.
 TESTED = ("resnet18", "resnet34", "resnet50", "vgg16", "mobilenet_v2", "mobilenet_v3_small",
           "efficientnet_b0", "densenet121", "googlenet", "alexnet", "squeezenet1_1",
-          "mnasnet0_5", "regnet_y_400mf")
+          "mnasnet0_5", "regnet_y_400mf", "shufflenet_v2_x0_5")
 IMAGENET = {"scale": 1 / 255, "mean": "0.485,0.456,0.406", "std": "0.229,0.224,0.225",
             "channel_order": "RGB"}
 

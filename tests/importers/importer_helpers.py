@@ -13,7 +13,7 @@ import torch
 SIZES = {"resnet18": 64, "resnet34": 64, "resnet50": 64, "vgg16": 64, "mobilenet_v2": 64,
          "mobilenet_v3_small": 64, "efficientnet_b0": 64, "densenet121": 64,
          "googlenet": 64, "alexnet": 64, "squeezenet1_1": 64, "inception_v3": 80,
-         "mnasnet0_5": 64, "regnet_y_400mf": 64}
+         "mnasnet0_5": 64, "regnet_y_400mf": 64, "shufflenet_v2_x0_5": 64}
 ONNX_SIZES = {**SIZES, "alexnet": 224, "vgg16": 224}
 TOLERANCE = 1e-5
 

@@ -58,10 +58,14 @@ def test_every_torchvision_classifier_imports_or_is_refused_clearly():
                 assert "--keep-unknown" in outcome, (name, outcome)
                 outcome = _outcome(name, keep_unknown=True)
             outcomes[name] = outcome
-    # Each of these raised a traceback once (RegNet, ViT) or was refused (Inception v3).
-    for name in ("mnasnet0_5", "regnet_y_400mf", "regnet_x_400mf", "inception_v3"):
+    # Each of these raised a traceback once (RegNet, ViT) or was refused (Inception v3,
+    # ConvNeXt and ShuffleNet v2: kept as one Backbone before their kinds existed).
+    convnext = [f"convnext_{size}" for size in ("tiny", "small", "base", "large")]
+    shufflenet = [f"shufflenet_v2_{size}" for size in ("x0_5", "x1_0", "x1_5", "x2_0")]
+    for name in ("mnasnet0_5", "regnet_y_400mf", "regnet_x_400mf", "inception_v3", *convnext,
+                 *shufflenet):
         assert outcomes[name] == "blocks", (name, outcomes[name])
-    for name in ("vit_b_16", "swin_t", "maxvit_t", "convnext_tiny", "shufflenet_v2_x1_0"):
+    for name in ("vit_b_16", "swin_t", "maxvit_t"):
         assert outcomes[name] == "backbone", (name, outcomes[name])
 
 
@@ -153,8 +157,10 @@ class _ChannelsLastNorm(torch.nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def test_onnx_layer_normalization_runs_in_a_kept_backbone(tmp_path):
-    """ConvNeXt's, Swin's and ViT's ONNX files hold LayerNormalization: it was 'cannot run'."""
+def test_onnx_layer_normalization_is_a_block_and_runs_in_a_kept_backbone(tmp_path):
+    """ConvNeXt's LayerNormalization over the channels, between Transposes that move them last
+    and back, is one LayerNorm2d block; kept as one Backbone (Swin's and ViT's files are) the
+    op runs too: it was 'cannot run'."""
     from test_onnx_import import export, import_built
 
     torch.manual_seed(0)
@@ -163,11 +169,14 @@ def test_onnx_layer_normalization_runs_in_a_kept_backbone(tmp_path):
         model.norm.weight.uniform_(0.5, 1.5)
         model.norm.bias.normal_(0, 0.2)
     path = export(model, 16, tmp_path / "ln.onnx", dynamo=True)
-    imported, module = import_built(path, tmp_path, keep_unknown=True)
-    assert [n.kind for n in imported.project.graph.leaves()] == ["Input", "Backbone", "Output"]
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        assert max_diff(module(x), model(x)) <= TOLERANCE
+    for collapse in (False, True):
+        imported, module = import_built(path, tmp_path, collapse=collapse)
+        kinds = [n.kind for n in imported.project.graph.leaves()]
+        assert kinds == (["Input", "Backbone", "Output"] if collapse else
+                         ["Input", "Conv2D", "LayerNorm2d", "GlobalAvgPool", "Dense", "Output"])
+        with torch.no_grad():
+            assert max_diff(module(x), model(x)) <= TOLERANCE
 
 
 class _ShuffleBlock(torch.nn.Module):
