@@ -72,6 +72,7 @@ def random_model(name: str, size: int) -> torch.nn.Module:
         for m in norms:
             m.weight.uniform_(0.5, 1.5)
             m.bias.normal_(0.0, 0.2)
+        _scale_convnext(model)
         if norms:  # the transformers have none, and 32 images at 224×224 take a while
             hooks = [m.register_forward_pre_hook(calibrate) for m in norms]
             pixels = torch.rand(CALIBRATION_IMAGES, 3, size, size,
@@ -80,6 +81,21 @@ def random_model(name: str, size: int) -> torch.nn.Module:
             for hook in hooks:
                 hook.remove()
     return model
+
+
+def _scale_convnext(model: torch.nn.Module) -> None:
+    """ConvNeXt's layer scales start at 1e-6: every block would add almost nothing and an
+    error in one go unseen. They and its LayerNorms get O(1) random values instead."""
+    blocks = [m for m in model.modules() if isinstance(getattr(m, "layer_scale", None),
+                                                       torch.nn.Parameter)]
+    if not blocks:
+        return
+    for m in blocks:
+        m.layer_scale.uniform_(0.5, 1.5)
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0.0, 0.2)
 
 
 def cli(*args: str) -> tuple[int, str]:
