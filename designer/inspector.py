@@ -28,10 +28,12 @@ from designer import commands, icons
 from designer.canvas.faces import block_face, shapes_text
 from designer.canvas.items import category_color
 from designer.document import Document, Refresh
-from engine.layers import REGISTRY
+from engine.graph import Node
+from engine.layers import REGISTRY, LayerKind
 from engine.layers.backbone import backbone
 from engine.shapes import fmt_shape
 from engine.summary import human_bytes, human_count
+from engine.validate import GroupResult, NodeResult
 
 if TYPE_CHECKING:
     from designer.editors import Editor
@@ -200,33 +202,30 @@ class Inspector(QScrollArea):
             self.project_about.blockSignals(False)
 
     def _build_node(self, layout: QVBoxLayout, node_id: str) -> None:
-        from designer.editors import make_editor  # not needed before a block is selected
-
         node = self.doc.graph.nodes[node_id]
         kind = REGISTRY.get(node.kind) if node.kind in REGISTRY else None
-        header = QHBoxLayout()
-        glyph = QLabel()
-        name = "group" if node.is_group else (kind.category if kind else "")
-        glyph.setPixmap(icons.icon(name, category_color(node.kind)).pixmap(28, 28))
-        header.addWidget(glyph)
-        # Plain-text labels: a rich-text one is laid out again on every edit.
-        title = QLabel("Group" if node.is_group else node.kind)
-        font = title.font()
-        font.setBold(True)
-        title.setFont(font)
-        category = QLabel(kind.category if kind else "")
-        category.setStyleSheet("color: gray;")
-        names = QVBoxLayout()
-        names.setSpacing(0)
-        names.addWidget(title)
-        names.addWidget(category)
-        header.addLayout(names, 1)
-        layout.addLayout(header)
+        layout.addLayout(_node_header(node, kind))
         if kind is not None:
             about = QLabel(kind.help)
             about.setWordWrap(True)
             about.setStyleSheet("color: palette(placeholder-text);")
             layout.addWidget(about)
+        layout.addLayout(self._param_form(node, kind))
+        self._add_transfer_boxes(layout, node_id)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout.addWidget(line)
+        self._add_info(layout)
+        self._add_problem(layout)
+        if node.is_group:
+            layout.addLayout(self._group_buttons(node_id))
+
+    def _param_form(self, node: Node, kind: LayerKind | None) -> QFormLayout:
+        """The name, then an editor for each parameter of a block (a group has only its name;
+        a value an importer recorded is shown read-only), each with its refusal label."""
+        from designer.editors import make_editor  # not needed before a block is selected
+
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -235,28 +234,26 @@ class Inspector(QScrollArea):
         self.name_edit.editingFinished.connect(self._rename)
         form.addRow("name", self.name_edit)
         self.reasons["name"] = self._reason_label(form)
-        if kind is not None and not node.is_group:
-            for param in kind.schema:
-                if not param.editable:
-                    form.addRow(*_record_row(param, node.params.get(param.name,
-                                                                   param.default)))
-                    continue
-                editor = make_editor(param)
-                editor.setObjectName(param.name)
-                label = QLabel(param.name)
-                label.setToolTip(param.help)
-                form.addRow(label, editor)
-                self.editors[param.name] = editor
-                self.reasons[param.name] = self._reason_label(form)
-                editor.edited.connect(lambda v, n=param.name: self._edited(n, v))
-                editor.refused.connect(lambda r, n=param.name: self._refused(n, r))
-                editor.cleared.connect(self.reasons[param.name].hide)
-        layout.addLayout(form)
-        self._add_transfer_boxes(layout, node_id)
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        layout.addWidget(line)
+        if kind is None or node.is_group:
+            return form
+        for param in kind.schema:
+            if not param.editable:
+                form.addRow(*_record_row(param, node.params.get(param.name, param.default)))
+                continue
+            editor = make_editor(param)
+            editor.setObjectName(param.name)
+            label = QLabel(param.name)
+            label.setToolTip(param.help)
+            form.addRow(label, editor)
+            self.editors[param.name] = editor
+            self.reasons[param.name] = self._reason_label(form)
+            editor.edited.connect(lambda v, n=param.name: self._edited(n, v))
+            editor.refused.connect(lambda r, n=param.name: self._refused(n, r))
+            editor.cleared.connect(self.reasons[param.name].hide)
+        return form
+
+    def _add_info(self, layout: QVBoxLayout) -> None:
+        """The block's one-line description and its numbers, filled by _fill_info."""
         # Plain text: a word-wrapped rich-text label is laid out a dozen times per edit
         # (every width the scroll area tries), which cost more than the edit itself.
         self.info_head = QLabel()
@@ -269,13 +266,16 @@ class Inspector(QScrollArea):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             layout.addWidget(label)
+
+    def _add_problem(self, layout: QVBoxLayout) -> None:
+        """The block's problem and, as buttons, the fixes its hint names (the Problems panel
+        offers the same); both hidden while it has none."""
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setObjectName("problem")
         self.problem.setStyleSheet("color: #d12c2c; border: 1px solid #d12c2c; "
                                    "border-radius: 4px; padding: 6px;")
         layout.addWidget(self.problem)
-        # The fixes the hint names, as buttons (the Problems panel offers the same).
         self.fix_box = QWidget()
         self.fix_box.setLayout(QVBoxLayout())
         self.fix_box.layout().setContentsMargins(0, 0, 0, 0)
@@ -283,15 +283,16 @@ class Inspector(QScrollArea):
         self.fix_buttons: list[QPushButton] = []
         self._fixes_shown: tuple = ()
         layout.addWidget(self.fix_box)
-        if node.is_group:
-            row = QHBoxLayout()
-            toggle = QPushButton("Expand" if self.doc.is_collapsed(node_id) else "Collapse")
-            toggle.clicked.connect(lambda: self.toggle_group.emit(node_id))
-            ungroup = QPushButton("Ungroup")
-            ungroup.clicked.connect(lambda: self.ungroup.emit(node_id))
-            row.addWidget(toggle)
-            row.addWidget(ungroup)
-            layout.addLayout(row)
+
+    def _group_buttons(self, node_id: str) -> QHBoxLayout:
+        row = QHBoxLayout()
+        toggle = QPushButton("Expand" if self.doc.is_collapsed(node_id) else "Collapse")
+        toggle.clicked.connect(lambda: self.toggle_group.emit(node_id))
+        ungroup = QPushButton("Ungroup")
+        ungroup.clicked.connect(lambda: self.ungroup.emit(node_id))
+        row.addWidget(toggle)
+        row.addWidget(ungroup)
+        return row
 
     def _add_transfer_boxes(self, layout: QVBoxLayout, node_id: str) -> None:
         from designer import transfer_inspector as parts
@@ -331,56 +332,17 @@ class Inspector(QScrollArea):
     def _fill_info(self) -> None:
         if self.info is None or self.doc is None:
             return
-        doc = self.doc
         if not self.ids:
-            totals = doc.totals
-            count = len(doc.analysis.problems)
-            state = f"{count}\u00a0problem{'s' if count != 1 else ''}" if count else "no problems"
-            info = self.info
-            self._fill_project(typing_here=True)
-            if not doc.graph.nodes:  # a new network lacks an Input and Output: no fault
-                count = 0
-                text = "No blocks yet: press Ctrl+K and type one (input, conv 32 relu, …)."
-            elif count:  # the totals leave out the blocks with problems: no partial count
-                text = f"{len(doc.graph.leaves())} blocks · parameters and MACs — · {state}"
-            else:
-                text = (f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
-                        f"{human_count(totals['macs'])} MACs · {state}")
-            if info.text() != text:
-                info.setText(text)
-                palette = info.palette()
-                palette.setColor(QPalette.ColorRole.WindowText,
-                                 QColor("#d12c2c") if count else self.palette().windowText().color())
-                info.setPalette(palette)
+            self._fill_totals()
             return
         node_id = self.node_id
-        if node_id is None or node_id not in doc.graph.nodes:
+        if node_id is None or node_id not in self.doc.graph.nodes:
             return
-        node = doc.graph.nodes[node_id]
-        face = block_face(doc, node_id)
-        head = ""
-        if node.is_group:
-            summary = doc.analysis.group(node_id)
-            head = face.kind
-            text = (f"input: {shapes_text(summary.input_shapes)}\n"
-                    f"output: {shapes_text(summary.output_shapes)}\n"
-                    f"parameters: {summary.params:,} (trainable {summary.trainable:,})\n"
-                    f"MACs: {summary.macs:,} ({human_count(summary.macs)})")
+        face = block_face(self.doc, node_id)
+        if self.doc.graph.nodes[node_id].is_group:
+            head, text = face.kind, _group_info(self.doc.analysis.group(node_id))
         else:
-            result = doc.analysis.results.get(node_id)
-            if result is None or not result.ok:
-                text = ("input: " + ", ".join(fmt_shape(s) for s in result.input_shapes)
-                        if result is not None and result.input_shapes else "")
-                if result is not None and result.status == "unknown":
-                    text = "Shape unknown: a block upstream has a problem."
-            else:
-                inputs = ", ".join(fmt_shape(s) for s in result.input_shapes) or "—"
-                head = face.detail
-                text = (f"input: {inputs}\noutput: {fmt_shape(result.shape)}\n"
-                        f"parameters: {result.params:,} (trainable {result.trainable:,}, "
-                        f"non-trainable {result.non_trainable:,})\n"
-                        f"MACs: {result.macs:,} ({human_count(result.macs)})\n"
-                        f"activation memory: {human_bytes(result.memory)}")
+            head, text = _block_info(self.doc.analysis.results.get(node_id), face.detail)
         for label, value in ((self.info_head, head), (self.info, text)):
             if label.text() != value:
                 label.setText(value)
@@ -393,6 +355,30 @@ class Inspector(QScrollArea):
             else:
                 self.problem.hide()
             self._show_fixes(node_id)
+
+    def _fill_totals(self) -> None:
+        """Nothing selected: the project's name and description, and the network's totals
+        (in red while it has problems)."""
+        doc = self.doc
+        totals = doc.totals
+        count = len(doc.analysis.problems)
+        state = f"{count}\u00a0problem{'s' if count != 1 else ''}" if count else "no problems"
+        info = self.info
+        self._fill_project(typing_here=True)
+        if not doc.graph.nodes:  # a new network lacks an Input and Output: no fault
+            count = 0
+            text = "No blocks yet: press Ctrl+K and type one (input, conv 32 relu, …)."
+        elif count:  # the totals leave out the blocks with problems: no partial count
+            text = f"{len(doc.graph.leaves())} blocks · parameters and MACs — · {state}"
+        else:
+            text = (f"{len(doc.graph.leaves())} blocks · {totals['params']:,} parameters · "
+                    f"{human_count(totals['macs'])} MACs · {state}")
+        if info.text() != text:
+            info.setText(text)
+            palette = info.palette()
+            palette.setColor(QPalette.ColorRole.WindowText,
+                             QColor("#d12c2c") if count else self.palette().windowText().color())
+            info.setPalette(palette)
 
     def _show_fixes(self, node_id: str) -> None:
         from designer.panels.problems import fix_button, fixes_for
@@ -445,6 +431,53 @@ class Inspector(QScrollArea):
             self.reasons["name"].hide()
         else:
             self._refused("name", errors[0] if errors else "this name is refused")
+
+
+def _node_header(node: Node, kind: LayerKind | None) -> QHBoxLayout:
+    """The kind's icon beside its name (or "Group") and its category."""
+    header = QHBoxLayout()
+    glyph = QLabel()
+    name = "group" if node.is_group else (kind.category if kind else "")
+    glyph.setPixmap(icons.icon(name, category_color(node.kind)).pixmap(28, 28))
+    header.addWidget(glyph)
+    # Plain-text labels: a rich-text one is laid out again on every edit.
+    title = QLabel("Group" if node.is_group else node.kind)
+    font = title.font()
+    font.setBold(True)
+    title.setFont(font)
+    category = QLabel(kind.category if kind else "")
+    category.setStyleSheet("color: gray;")
+    names = QVBoxLayout()
+    names.setSpacing(0)
+    names.addWidget(title)
+    names.addWidget(category)
+    header.addLayout(names, 1)
+    return header
+
+
+def _group_info(summary: GroupResult) -> str:
+    """A group's shapes and totals, as the inspector lists them."""
+    return (f"input: {shapes_text(summary.input_shapes)}\n"
+            f"output: {shapes_text(summary.output_shapes)}\n"
+            f"parameters: {summary.params:,} (trainable {summary.trainable:,})\n"
+            f"MACs: {summary.macs:,} ({human_count(summary.macs)})")
+
+
+def _block_info(result: NodeResult | None, detail: str) -> tuple[str, str]:
+    """(heading, lines) for a block: its description and numbers, or only its input shapes
+    while it has a problem (nothing when not even those are known)."""
+    if result is None or not result.ok:
+        if result is not None and result.status == "unknown":
+            return "", "Shape unknown: a block upstream has a problem."
+        if result is not None and result.input_shapes:
+            return "", "input: " + ", ".join(fmt_shape(s) for s in result.input_shapes)
+        return "", ""
+    inputs = ", ".join(fmt_shape(s) for s in result.input_shapes) or "—"
+    return detail, (f"input: {inputs}\noutput: {fmt_shape(result.shape)}\n"
+                    f"parameters: {result.params:,} (trainable {result.trainable:,}, "
+                    f"non-trainable {result.non_trainable:,})\n"
+                    f"MACs: {result.macs:,} ({human_count(result.macs)})\n"
+                    f"activation memory: {human_bytes(result.memory)}")
 
 
 RECORD_CHARS = 48

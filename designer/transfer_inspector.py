@@ -6,6 +6,7 @@ undoable command once its shapes are computed off the GUI thread.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,59 @@ def apply_backbone(doc: Document, node_id: str, result, weights_file: str | None
     return said
 
 
+@dataclass(frozen=True)
+class BackboneChange:
+    """A Backbone edit as the worker computes it, everything read from the document first."""
+
+    node_id: str
+    old_source: str
+    source: str                      # "torchvision:NAME"
+    cut: str
+    options: str
+    in_shape: tuple[int, ...]
+    section: dict[str, Any]          # a copy of the project's weights section
+    path: Path | None                # the project file, beside which weights are stored
+    has_stored: bool                 # the section holds weights of this block
+    weights_file: str | None
+
+
+def compute_backbone(change: BackboneChange) -> tuple[dict[str, Any], dict[str, Any] | None,
+                                                       str]:
+    """On a worker: the block's new parameters, the weights section to store (None: as it
+    is) and where its weights came from ("" unless a file was read)."""
+    from engine.importers import backbone_edit as edit
+    from engine.importers.safe_load import ImportFailure
+
+    if change.weights_file:
+        params, tensors, origin = edit.from_file(change.source, change.cut, change.in_shape,
+                                                 change.weights_file, change.options)
+        return params, edit.store_block(change.section, change.path, change.node_id, tensors,
+                                        "imported"), origin
+    try:
+        params = edit.describe(change.source, change.cut, change.in_shape, change.options)
+    except ImportFailure:
+        if not (change.source != change.old_source and change.cut):
+            raise
+        # The new network has no layer of that name: keep it whole.
+        params = edit.describe(change.source, "", change.in_shape, change.options)
+    return params, _trimmed_section(change, params["cut"]), ""
+
+
+def _trimmed_section(change: BackboneChange, cut: str) -> dict[str, Any] | None:
+    """The weights section with the block's stored tensors cut down to what a new cut of the
+    same network keeps; None when there is nothing to store anew."""
+    from engine.importers import backbone_edit as edit
+
+    if not change.has_stored or change.source != change.old_source or change.path is None:
+        return None
+    stored = edit.stored_blocks(change.section, change.path).get(change.node_id, {})
+    kept = edit.kept_tensors(stored, change.source, cut, change.options)
+    if kept is None or set(kept) == set(stored):
+        return None
+    source_word = change.section["blocks"][change.node_id].get("source", "imported")
+    return edit.store_block(change.section, change.path, change.node_id, kept, source_word)
+
+
 class BackboneBox(QWidget):
     """A Backbone's source, cut and weights file: each change is computed on a worker (the
     network built on the meta device) and applied as one undoable command; the block's
@@ -327,57 +381,42 @@ class BackboneBox(QWidget):
         """Compute the block for a new source, cut or weights file, then apply it."""
         if self.job is not None:
             return
+        if weights_file and self.doc.path is None:
+            self.status.setText("Save the project first: its weights are stored beside it.")
+            return
+        change = self._change(source, cut, weights_file)
+        what = change.source.removeprefix("torchvision:")
+        self.status.setStyleSheet("")
+        self.status.setText(f"Computing {what}" + (f" up to {change.cut}" if change.cut else "")
+                            + "…")
+        self.setEnabled(False)
+        self._start(change)
+
+    def _change(self, source: str | None, cut: str | None,
+                weights_file: str | None) -> BackboneChange:
+        """What the worker needs, read from the document now: the new source and cut (those
+        not given stay), and the stored weights a new cut may have to trim."""
         node = self.doc.graph.nodes[self.node_id]
         old_source = self.current_source()
         new_source = f"torchvision:{source.removeprefix('torchvision:')}" if source \
             else old_source
-        new_cut = self.current_cut() if cut is None else cut
-        changed_source = new_source != old_source
-        options = "" if changed_source else str(node.params.get("options", ""))
-        in_shape = self._input_shape()
         section = dict(self.doc.project.weights or {})
-        path = self.doc.path
-        has_stored = self.node_id in (section.get("blocks") or {})
-        if weights_file and path is None:
-            self.status.setText("Save the project first: its weights are stored beside it.")
-            return
-        node_id = self.node_id
-        what = new_source.removeprefix("torchvision:")
+        return BackboneChange(
+            node_id=self.node_id, old_source=old_source, source=new_source,
+            cut=self.current_cut() if cut is None else cut,
+            options="" if new_source != old_source else str(node.params.get("options", "")),
+            in_shape=self._input_shape(), section=section, path=self.doc.path,
+            has_stored=self.node_id in (section.get("blocks") or {}),
+            weights_file=weights_file)
 
-        def work(_job) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
-            from engine.importers import backbone_edit as edit
-            from engine.importers.safe_load import ImportFailure
-
-            if weights_file:
-                params, tensors, origin = edit.from_file(new_source, new_cut, in_shape,
-                                                         weights_file, options)
-                return params, edit.store_block(section, path, node_id, tensors,
-                                                "imported"), origin
-            try:
-                params = edit.describe(new_source, new_cut, in_shape, options)
-            except ImportFailure:
-                if not (changed_source and new_cut):
-                    raise
-                # The new network has no layer of that name: keep it whole.
-                params = edit.describe(new_source, "", in_shape, options)
-            if has_stored and new_source == old_source and path is not None:
-                stored = edit.stored_blocks(section, path).get(node_id, {})
-                kept = edit.kept_tensors(stored, new_source, params["cut"], options)
-                if kept is not None and set(kept) != set(stored):
-                    source_word = section["blocks"][node_id].get("source", "imported")
-                    return params, edit.store_block(section, path, node_id, kept,
-                                                    source_word), ""
-            return params, None, ""
-
-        self.status.setStyleSheet("")
-        self.status.setText(f"Computing {what}" + (f" up to {new_cut}" if new_cut else "")
-                            + "…")
-        self.setEnabled(False)
+    def _start(self, change: BackboneChange) -> None:
+        """compute_backbone on a worker; the result is applied to the document even if this
+        box is gone by then."""
         doc = self.doc
 
         def done(result) -> None:
             # The inspector may have been rebuilt meanwhile: the edit is the document's.
-            said = apply_backbone(doc, node_id, result, weights_file)
+            said = apply_backbone(doc, change.node_id, result, change.weights_file)
             if isValid(self):
                 self.job = None
                 self.setEnabled(True)
@@ -394,7 +433,8 @@ class BackboneBox(QWidget):
                 doc.message.emit(message)
 
         # The document owns the job: closing it drops the result, a new selection does not.
-        self.job = workers.start(work, done, failed, parent=doc)
+        self.job = workers.start(lambda _job: compute_backbone(change), done, failed,
+                                 parent=doc)
 
     def _choose_weights(self) -> None:
         folder = str(self.doc.path.parent) if self.doc.path else ""

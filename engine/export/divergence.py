@@ -43,7 +43,6 @@ def first_divergence(graph: Graph, module: torch.nn.Module, onnx_path: str | Pat
     on the inputs onnxruntime gave it). A block agrees as the parity check's rule says: a
     difference of at most ``tolerance`` × the larger of 1 and its largest output."""
     import onnx
-    import onnxruntime as ort
 
     attr_of: dict[str, str] = getattr(module, "attr_of", {})
     if not attr_of:
@@ -52,36 +51,60 @@ def first_divergence(graph: Graph, module: torch.nn.Module, onnx_path: str | Pat
     values = block_outputs(model, set(attr_of.values()))
     if not values:
         return ""
+    got = _onnx_values(model, list(values.values()), inputs)
+    seen = _torch_outputs(module, list(attr_of.values()), inputs)
+    outputs = {attr: got[name].astype(np.float32) for attr, name in values.items()
+               if name in got and isinstance(seen.get(attr), torch.Tensor)
+               and got[name].shape == tuple(seen[attr].shape)}  # else a node inside the block
+    return _first_differing(graph, module, inputs, outputs, seen, tolerance)
+
+
+def _onnx_values(model: Any, wanted: list[str], inputs: torch.Tensor) -> dict[str, np.ndarray]:
+    """Run ``model`` in onnxruntime with each wanted value it can type made a graph output:
+    value name -> what onnxruntime computed."""
+    import onnx
+    import onnxruntime as ort
+
     inferred = onnx.shape_inference.infer_shapes(model)
     typed = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.output]}
     present = {o.name for o in model.graph.output}
-    for name in values.values():
+    for name in wanted:
         if name not in present and name in typed:
             model.graph.output.append(typed[name])
             present.add(name)
-    names = [n for n in dict.fromkeys(values.values()) if n in present]
+    names = [n for n in dict.fromkeys(wanted) if n in present]
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])
     feed_type = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
-    got = dict(zip(names, session.run(names, {session.get_inputs()[0].name:
-                                              inputs.numpy().astype(feed_type)})))
-    seen: dict[str, torch.Tensor] = {}
+    return dict(zip(names, session.run(names, {session.get_inputs()[0].name:
+                                               inputs.numpy().astype(feed_type)})))
+
+
+def _torch_outputs(module: torch.nn.Module, attrs: list[str],
+                   inputs: torch.Tensor) -> dict[str, Any]:
+    """Each block's output in PyTorch, caught by forward hooks: attr -> its output."""
+    seen: dict[str, Any] = {}
     hooks = [getattr(module, attr).register_forward_hook(
         lambda _m, _a, out, attr=attr: seen.setdefault(attr, out))
-        for attr in attr_of.values()]  # those the exporter left no node for feed others
+        for attr in attrs]  # those the exporter left no node for feed others
     try:
         with torch.no_grad():
             module.eval()(inputs)
     finally:
         for hook in hooks:
             hook.remove()
-    outputs = {attr: got[name].astype(np.float32) for attr, name in values.items()
-               if name in got and isinstance(seen.get(attr), torch.Tensor)
-               and got[name].shape == tuple(seen[attr].shape)}  # else a node inside the block
+    return seen
+
+
+def _first_differing(graph: Graph, module: torch.nn.Module, inputs: torch.Tensor,
+                     outputs: dict[str, np.ndarray], seen: dict[str, Any],
+                     tolerance: float) -> str:
+    """The first block, in the order blocks run, whose onnxruntime output differs from
+    PyTorch's and still differs when PyTorch runs it on what onnxruntime gave it."""
     sources = {step.attr: step.sources for step in getattr(module, "steps", ())}
-    for node_id, attr in attr_of.items():  # the order blocks run in
+    for node_id, attr in module.attr_of.items():  # the order blocks run in
         if attr not in outputs:
             continue
         diff = _difference(outputs[attr], seen[attr], tolerance)

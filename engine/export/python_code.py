@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.backend.build import BuildError, make_preprocess, module_attr
 from engine.export import ExportError
-from engine.export.forward_code import ForwardWriter, format_call, natural_order
+from engine.export.forward_code import ForwardWriter, Method, format_call, natural_order
 from engine.graph import Graph
 from engine.layers import REGISTRY, HeadRole, LayerKind, Shape
 from engine.layers.code import Code, NoCode
@@ -168,68 +168,92 @@ def generate(project: Project, class_names: list[str] | None = None,
 
 def model_class(model: ModelPlan) -> tuple[str, set[str]]:
     """The nn.Module class and the helper classes it needs."""
-    graph = model.graph
     helpers = {h for node_id in model.attrs for h in model.codes[node_id].helpers}
     taken = set(model.attrs.values())
+    order = natural_order(model.graph, model.analysis.order)
     lines = [f"class {model.class_name}(nn.Module):",
              f'{INDENT}"""{_summary_line(model)}"""', "",
              f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
-    body = lines.append
     pre = _preprocess_args(model)
     pre_attr = ""
     if pre is not None:
         helpers.add("Preprocess")
         pre_attr = _own_name("preprocess", taken)
-        line = f"{INDENT * 2}self.{pre_attr} = Preprocess({', '.join(pre)})"
-        if len(line) > 88:
-            args = "".join(f"{INDENT * 3}{arg},\n" for arg in pre)
-            line = f"{INDENT * 2}self.{pre_attr} = Preprocess(\n{args}{INDENT * 2})"
-        body(line)
-    section = ""
-    inits: list[str] = []
-    order = natural_order(graph, model.analysis.order)
-    for node_id in order:
-        if node_id not in model.attrs:
-            continue
-        attr, code = model.attrs[node_id], model.codes[node_id]
-        group = _group_path(graph, node_id)
-        if group != section and code.module is not None:
-            section = group
-            body(f"{INDENT * 2}# {group}" if group else "")
-        if code.module is not None:
-            body(f"{INDENT * 2}self.{attr} = {code.module}")
-        inits += [line.format(m=f"self.{attr}") for line in code.init]
-    if inits:
-        body("")
-        body(f"{INDENT * 2}# Initializers chosen in the designer (used when training anew).")
-        lines += [INDENT * 2 + line for line in inits]
-    split = model.logits_method is not None
-    writer = ForwardWriter(graph, order, model.attrs, model.codes, taken,
-                           split_head=split)
-    top = writer.build()
-    first = [f"x = self.{pre_attr}(x)"] if pre is not None else []
-    if split:
-        head = writer.head
-        features = _own_name("features", taken)
-        code, attr = model.codes[head], f"self.{model.attrs[head]}"
-        inner = f"self.{features}(x)"
-        lines += _method("forward", ["x"], [
-            "return " + format_call(code.call, attr, [inner])])
-        model.logits_method = _own_name("logits", taken)
-        lines += _method(model.logits_method, ["x"], [
-            "return " + format_call(code.scores or "", attr, [inner])],
-            doc="Scores for a classification loss: " + _scores_words(model.head))
-        lines += _method(features, *writer.body(top, first),
-                         doc="Everything before the classifier head.")
-    else:
-        lines += _method("forward", *writer.body(top, first))
-    for method in writer.methods:
-        lines += _method(method.name, *writer.body(method),
-                         doc=f"The group '{graph.nodes[method.group_id or ''].name}'.")
+        lines.append(_preprocess_line(pre_attr, pre))
+    lines += _init_lines(model, order)
+    lines += _forward_methods(model, order, taken, pre_attr)
     if "Preprocess" in helpers:
         helpers.discard("Preprocess")
         return PREPROCESS_HELPER + "\n\n" + "\n".join(lines) + "\n", helpers
     return "\n".join(lines) + "\n", helpers
+
+
+def _preprocess_line(attr: str, args: list[str]) -> str:
+    """__init__'s line making the Input's preprocessing, one argument a line if too long."""
+    line = f"{INDENT * 2}self.{attr} = Preprocess({', '.join(args)})"
+    if len(line) > 88:
+        listed = "".join(f"{INDENT * 3}{arg},\n" for arg in args)
+        line = f"{INDENT * 2}self.{attr} = Preprocess(\n{listed}{INDENT * 2})"
+    return line
+
+
+def _init_lines(model: ModelPlan, order: list[str]) -> list[str]:
+    """The rest of __init__: each block's submodule under a comment naming its group, then
+    the initializers chosen in the designer."""
+    lines: list[str] = []
+    section = ""
+    inits: list[str] = []
+    for node_id in order:
+        if node_id not in model.attrs:
+            continue
+        attr, code = model.attrs[node_id], model.codes[node_id]
+        group = _group_path(model.graph, node_id)
+        if group != section and code.module is not None:
+            section = group
+            lines.append(f"{INDENT * 2}# {group}" if group else "")
+        if code.module is not None:
+            lines.append(f"{INDENT * 2}self.{attr} = {code.module}")
+        inits += [line.format(m=f"self.{attr}") for line in code.init]
+    if inits:
+        lines += ["", f"{INDENT * 2}# Initializers chosen in the designer (used when training "
+                      "anew)."]
+        lines += [INDENT * 2 + line for line in inits]
+    return lines
+
+
+def _forward_methods(model: ModelPlan, order: list[str], taken: set[str],
+                     pre_attr: str) -> list[str]:
+    """forward (with logits and features when the head's scores differ from its output),
+    then a method for each group that can be one call."""
+    split = model.logits_method is not None
+    writer = ForwardWriter(model.graph, order, model.attrs, model.codes, taken,
+                           split_head=split)
+    top = writer.build()
+    first = [f"x = self.{pre_attr}(x)"] if pre_attr else []
+    if split:
+        lines = _split_head_methods(model, writer, taken, top, first)
+    else:
+        lines = _method("forward", *writer.body(top, first))
+    for method in writer.methods:
+        lines += _method(method.name, *writer.body(method),
+                         doc=f"The group '{model.graph.nodes[method.group_id or ''].name}'.")
+    return lines
+
+
+def _split_head_methods(model: ModelPlan, writer: ForwardWriter, taken: set[str],
+                        top: Method, first: list[str]) -> list[str]:
+    """forward and logits, each the head applied to features (everything before it), so a
+    classification loss can take the scores before the head's final softmax."""
+    features = _own_name("features", taken)
+    code, attr = model.codes[writer.head], f"self.{model.attrs[writer.head]}"
+    inner = f"self.{features}(x)"
+    lines = _method("forward", ["x"], ["return " + format_call(code.call, attr, [inner])])
+    model.logits_method = _own_name("logits", taken)
+    lines += _method(model.logits_method, ["x"], [
+        "return " + format_call(code.scores or "", attr, [inner])],
+        doc="Scores for a classification loss: " + _scores_words(model.head))
+    return lines + _method(features, *writer.body(top, first),
+                           doc="Everything before the classifier head.")
 
 
 def _own_name(name: str, taken: set[str]) -> str:
