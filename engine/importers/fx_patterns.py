@@ -32,6 +32,8 @@ import torch.nn.functional as F
 # Modules that act on each value alone: a channels-last run may hold them unchanged.
 POINTWISE = (nn.GELU, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Sigmoid, nn.Tanh,
              nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity)
+POINTWISE_CALLS = (torch.relu, F.relu, F.relu6, F.gelu, F.silu, F.hardswish, torch.sigmoid,
+                   torch.tanh, F.dropout, "relu", "sigmoid", "tanh")
 _RESHAPES = ("view", "reshape")
 
 
@@ -126,9 +128,10 @@ def _erase(graph: fx.Graph, nodes: list[fx.Node]) -> None:
 
 
 def _is_size_arithmetic(node: fx.Node) -> bool:
-    return _is_method(node, ("size", "dim")) or (
-        node.op == "call_function" and getattr(node.target, "__module__", "") in (
-            "_operator", "operator"))
+    """x.size(), x.shape and the integer arithmetic on them."""
+    return _is_method(node, ("size", "dim")) or (node.op == "call_function" and (
+        node.target is getattr or getattr(node.target, "__module__", "") in (
+            "_operator", "operator")))
 
 
 # --- ConvNeXt's channels-last run ----------------------------------------------------------
@@ -149,6 +152,8 @@ def _permute_dims(gm: fx.GraphModule, node: Any) -> list[int] | None:
 
 def _channels_last_step(gm: fx.GraphModule, node: fx.Node) -> bool:
     """Whether the node works on the last axis alone (or on each value), as the run needs."""
+    if node.op in ("call_function", "call_method"):
+        return node.target in POINTWISE_CALLS and len(node.all_input_nodes) == 1
     if node.op != "call_module":
         return False
     module = gm.get_submodule(node.target)
@@ -192,6 +197,8 @@ def _channels_last_runs(gm: fx.GraphModule) -> int:
 def _channels_first(gm: fx.GraphModule, node: fx.Node) -> None:
     from torchvision.models.convnext import LayerNorm2d
 
+    if node.op != "call_module":  # a pointwise call acts on channels first as well
+        return
     module = gm.get_submodule(node.target)
     if type(module) is nn.LayerNorm:
         replaced: nn.Module = LayerNorm2d(module.normalized_shape, eps=module.eps,

@@ -14,7 +14,7 @@ from importer_helpers import build_with_weights, network_input, pixels, random_m
 from engine import weights
 from engine.importers import fx_import
 from engine.importers.torchvision import import_torchvision
-from engine.project import save
+from engine.project import Project, save
 
 SIZE = 64
 
@@ -121,3 +121,50 @@ def test_a_channels_last_run_that_is_not_undone_is_left_as_it_is():
     kinds_found = Counter(n.kind for n in converted.graph.nodes.values())
     assert kinds_found["Permute"] == 1 and "LayerNorm2d" not in kinds_found
     assert converted.unmapped["LayerNorm"] == 1  # over H×W×C's last axis: no block has it
+
+
+class _ChannelsLastMLP(nn.Module):
+    """A user's ConvNeXt-style block written with tensor methods instead of torchvision's
+    Permute modules, and a channel shuffle written with reshape and -1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.norm = nn.LayerNorm(8, eps=1e-6)
+        self.up = nn.Linear(8, 16)
+        self.down = nn.Linear(16, 8)
+        self.gamma = nn.Parameter(torch.rand(8, 1, 1) + 0.5)
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = x.permute(0, 2, 3, 1)
+        y = self.down(torch.relu(self.up(self.norm(y))))
+        x = x + self.gamma * y.permute(0, 3, 1, 2)
+        b, c, h, w = x.shape
+        x = torch.transpose(x.reshape(b, 4, c // 4, h, w), 1, 2).reshape(b, -1, h, w)
+        first, second = torch.chunk(x, 2, dim=1)
+        return torch.cat([second, first], dim=1).mean((2, 3))
+
+
+def test_a_hand_written_block_imports_as_channel_first_blocks_with_its_weights(tmp_path):
+    torch.manual_seed(0)
+    model = _ChannelsLastMLP().eval()
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 1.5)
+        model.norm.bias.normal_(0.0, 0.2)
+    converted = fx_import.to_graph(model, (3, 9, 9))
+    assert not converted.unmapped
+    found = Counter(n.kind for n in converted.graph.nodes.values())
+    assert found["LayerNorm2d"] == 1 and found["Conv2D"] == 3 and found["LayerScale"] == 1
+    assert found["ChannelShuffle"] == 1 and found["Split"] == 2
+    assert not {"Permute", "Dense"} & set(found)
+    tensors, left = fx_import.take_tensors(converted, model.state_dict())
+    assert left == []
+    project = Project(graph=converted.graph, name="hand-written")
+    project_path = tmp_path / "hand.netdraft"
+    weights.save(project, project_path, tensors, "imported")
+    save(project, project_path)
+    module, _ = build_with_weights(project, project_path)
+    x = torch.rand(2, 3, 9, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), model(x), rtol=1e-5, atol=1e-6)
