@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from designer.training_process import TrainingProcess
 from engine import runs
-from engine.validate import Problem
+from engine.validate import Code, Problem
 
 if TYPE_CHECKING:
     from designer.main_window import MainWindow
@@ -60,7 +60,7 @@ class TrainController(QObject):
         if self.running:
             return False
         self.window.show_panel("training")
-        blocking = [p for p in doc.analysis.problems if p.code not in ("data", "run")]
+        blocking = [p for p in doc.analysis.problems if p.code not in (Code.DATA, Code.RUN)]
         if blocking:
             count = len(blocking)
             self.panel.show_error(f"The network has {count} problem{'s' if count > 1 else ''}"
@@ -244,7 +244,7 @@ class TrainController(QObject):
     def _mark_blocks(self, message: str) -> None:
         """Put a failed run's message on the blocks it names ("Output 'out' …")."""
         doc = self.window.doc
-        named = {n.id: Problem(n.id, "run", f"Training failed: {message}",
+        named = {n.id: Problem(n.id, Code.RUN, f"Training failed: {message}",
                                "fix the block and train again")
                  for n in doc.graph.leaves() if f"'{n.name}'" in message}
         if named:

@@ -14,7 +14,7 @@ from engine.graph import Graph, Node
 from engine.layers import REGISTRY
 from engine.layers.base import ACTIVATION, REGULARIZATION
 from engine.shapes import fmt_shape
-from engine.validate import Fix, ParamEdit, Problem, node_label
+from engine.validate import Code, Fix, ParamEdit, Problem, node_label
 
 # The project ui key recording "this data shape may be resized into the Input".
 ACCEPT_KEY = "accept_data_shape"
@@ -72,7 +72,7 @@ def _check_input(graph: Graph, facts: DataFacts, accepted: tuple[int, ...] | Non
     c, h, w = data
     convert = "converts" if shape[0] != c else "resizes"
     report.problems[node.id] = Problem(
-        node.id, "data",
+        node.id, Code.DATA,
         f"{node_label(node)} takes {fmt_shape(shape)} images but the data ({facts.source}) "
         f"is {fmt_shape(data)}",
         f"set the Input to {fmt_shape(data)}, or keep it and let the loader "
@@ -129,6 +129,6 @@ def _check_output(graph: Graph, facts: DataFacts, report: FitReport) -> None:
     if head is not None and classes != count:
         edits.append(ParamEdit(head.id, REGISTRY.get(head.kind).width_param, count))
         hint += f", and '{head.name}' to {count} units"
-    report.problems[node.id] = Problem(node.id, "data", message, hint)
+    report.problems[node.id] = Problem(node.id, Code.DATA, message, hint)
     report.fixes.append(Fix(f"Set the Output to {count} classes from the data", node.id,
                             tuple(edits)))

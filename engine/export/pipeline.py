@@ -15,7 +15,7 @@ import torch
 
 from engine.backend.build import BuildError, build_module
 from engine.backend.preflight import NotEnoughMemory, check_export
-from engine.export import ExportError
+from engine.export import DEFAULT_OPSET, ExportError
 from engine.export import weights as weights_io
 from engine.export.parity import (
     FP16_TOLERANCE,
@@ -36,7 +36,7 @@ class Request:
     python: str | None = None
     safetensors: str | None = None
     weights: str | None = None
-    opset: int = 18
+    opset: int = DEFAULT_OPSET
     batch: str | int = "dynamic"
     fp16: bool = False
     tolerance: float | None = None
