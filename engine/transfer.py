@@ -173,12 +173,6 @@ def freeze(graph: Graph, until: str | None = None, mult: float = 0.0,
     return set_lr_mult(graph, [i for i in candidates if i not in keep], mult)
 
 
-def head_blocks(graph: Graph) -> list[str]:
-    """Ids of the blocks in the head group(s) add_head made."""
-    return [m.id for g in graph.nodes.values() if g.is_group and g.name.startswith(HEAD_GROUP)
-            for m in graph.members(g.id)]
-
-
 # ------------------------------------------------ the designer's one-step edits
 def classifier_depth(graph: Graph) -> int:
     """How many blocks before the Output make up the classifier a new head replaces: walking

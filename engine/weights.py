@@ -29,11 +29,9 @@ from typing import Any
 
 from engine.graph import Graph
 from engine.layers import REGISTRY, Shape
-from engine.project import WEIGHT_SOURCES
 from engine.shapes import fmt_shape
 from engine.validate import Analysis, analyze
 
-SOURCES = WEIGHT_SOURCES
 # Bookkeeping buffers that are not weights: never compared, never counted.
 COUNTERS = ("num_batches_tracked",)
 

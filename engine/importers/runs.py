@@ -17,11 +17,6 @@ CHECKPOINT_FORMAT = "netdraft-checkpoint"
 PREFERRED = ("best.pt", "last.pt")
 
 
-def checkpoint_file(source: str | Path) -> Path:
-    """A checkpoint file, or the best (else the last) one in a run directory."""
-    return checkpoint_files(source)[0]
-
-
 def checkpoint_files(source: str | Path) -> list[Path]:
     """The checkpoints to read, in order of preference: the file itself, or a run
     directory's best.pt and last.pt (regular files only: a FIFO would never end)."""
