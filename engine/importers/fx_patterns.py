@@ -220,7 +220,7 @@ def _channels_first(gm: fx.GraphModule, node: fx.Node) -> None:
 def _set_submodule(gm: fx.GraphModule, target: str, module: nn.Module) -> None:
     parent, _, name = target.rpartition(".")
     owner = gm.get_submodule(parent) if parent else gm
-    if name in owner._parameters:  # a tensor becoming a module (layer scale)
+    if name in dict(owner.named_parameters(recurse=False)):  # a tensor becoming a module
         delattr(owner, name)
     setattr(owner, name, module)
 
