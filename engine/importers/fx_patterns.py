@@ -236,8 +236,9 @@ def _scale_of(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node] | No
         if isinstance(attr, fx.Node) and attr.op == "get_attr" and isinstance(x, fx.Node) \
                 and len(attr.users) == 1:
             value = _attr(gm, attr.target)
+            # C > 1: a 1×1×1 tensor scales every channel alike, which no LayerScale holds.
             if isinstance(value, nn.Parameter) and value.dim() == 3 \
-                    and tuple(value.shape[1:]) == (1, 1):
+                    and tuple(value.shape[1:]) == (1, 1) and value.shape[0] > 1:
                 return attr, x
     return None
 
