@@ -104,18 +104,40 @@ class IntEditor(Editor):
             self.cleared.emit()
 
 
+_NUMBER_SO_FAR = re.compile(r"[+-]?(\d+\.?\d*|\.\d*)?([eE][+-]?\d*)?")
+
+
 class _CompactSpinBox(QDoubleSpinBox):
-    """Shows 0.25 rather than 0.25000."""
+    """Shows 0.25 rather than 0.25000, and ConvNeXt's ε as 1e-06 rather than 0: the value
+    is kept to 15 decimals (a spin box rounds to its decimals) and written in its shortest
+    form, and scientific notation can be typed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(15)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
-        return f"{value:.{self.decimals()}f}".rstrip("0").rstrip(".") or "0"
+        return f"{value:.10g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt's name)
+        return float(text)
+
+    def validate(self, text: str, pos: int) -> object:
+        try:
+            value = float(text)
+        except ValueError:
+            partial = _NUMBER_SO_FAR.fullmatch(text.strip()) is not None
+            state = QValidator.State.Intermediate if partial else QValidator.State.Invalid
+            return state, text, pos
+        inside = self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if inside else QValidator.State.Intermediate,
+                text, pos)
 
 
 class FloatEditor(Editor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
         self.box = _CompactSpinBox(self)
-        self.box.setDecimals(5)
         low = -1e12 if param.min is None else float(param.min)
         high = 1e12 if param.max is None else float(param.max)
         self.box.setRange(low, high)

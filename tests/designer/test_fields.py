@@ -86,3 +86,21 @@ def test_totals_with_problems_say_so_instead_of_a_partial_count(window):
     window.actions_by_name["undo"].trigger()
     flush(window)
     assert f"{window.doc.totals['params']:,}" in window.status_totals.text()
+
+
+def test_a_small_float_shows_as_itself_and_can_be_typed_in_scientific_notation(window, qtbot):
+    """ConvNeXt's ε 1e-06 once showed as 0 (five decimals) and could not be typed."""
+    doc = window.doc
+    command = commands.add_block(doc, "LayerNorm2d", (400.0, 400.0), {"epsilon": 1e-6})
+    assert commands.execute(doc, command)
+    flush(window)
+    norm = next(n.id for n in doc.graph.nodes.values() if n.kind == "LayerNorm2d")
+    window.scene.select_ids([norm])
+    flush(window)
+    box = window.inspector.editors["epsilon"].box
+    assert box.text() == "1e-06" and box.value() == 1e-6
+    box.selectAll()
+    qtbot.keyClicks(box.lineEdit(), "2.5e-7")
+    box.editingFinished.emit()
+    flush(window)
+    assert doc.graph.nodes[norm].params["epsilon"] == 2.5e-7
