@@ -137,10 +137,13 @@ class SummaryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         width = self.table.fontMetrics().horizontalAdvance
+        # The header's own font may be bolder than the cells': its title must fit too.
+        title_width = header.fontMetrics().horizontalAdvance
         for column, sample in enumerate(("", "1024×112×112", "99,999,999", "999.99 M",
                                          "99.999 ms (stale)", "layer4_2_downsample")):
             if column:
-                header.resizeSection(column, width(sample) + 24)
+                header.resizeSection(column, max(width(sample), title_width(HEADERS[column]))
+                                     + 24)
         self.footer = QLabel(self)
         self.footer.setTextFormat(Qt.TextFormat.PlainText)
         self.footer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
