@@ -170,6 +170,15 @@ def expect_vector(shape: Shape) -> int:
     return shape[0]
 
 
+def expect_vector_or_image(shape: Shape) -> Shape:
+    """The shape itself, or a ShapeError for a per-channel block (BatchNorm, LayerScale)
+    fed something that is neither a vector nor C×H×W."""
+    if len(shape) not in (1, 3):
+        raise ShapeError(f"expects a vector or an image C×H×W but receives {fmt_shape(shape)}",
+                         "insert a Flatten or a Reshape to C×H×W before it")
+    return shape
+
+
 def spatial_out(h: int, w: int, p: dict[str, Any],
                 kernel_name: str = "kernel_size") -> tuple[int, int]:
     """Output H×W of a sliding window, with a message when the kernel does not fit (and

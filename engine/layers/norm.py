@@ -10,24 +10,20 @@ from engine.layers.base import (
     LayerKind,
     Param,
     Shape,
-    ShapeError,
     Spec,
     expect_image,
+    expect_vector_or_image,
 )
 from engine.layers.code import Code, call, number
 from engine.layers.convert import onnx_attrs
-from engine.shapes import fmt_shape, volume
+from engine.shapes import volume
 
 EPSILON = Param("epsilon", "float", 1e-5, "Small number added to the variance so it never "
                 "divides by zero.", min=1e-12, max=1.0)
 
 
 def _batchnorm_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
-    shape = inputs[0]
-    if len(shape) not in (1, 3):
-        raise ShapeError(f"expects a vector or an image C×H×W but receives {fmt_shape(shape)}",
-                         "insert a Flatten or a Reshape to C×H×W before it")
-    return shape
+    return expect_vector_or_image(inputs[0])
 
 
 def _batchnorm_build(inputs: list[Shape], p: dict[str, Any], out: Shape):

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.layers.base import REGULARIZATION, LayerKind, Param, Shape, ShapeError
+from engine.layers.base import (
+    REGULARIZATION,
+    LayerKind,
+    Param,
+    Shape,
+    expect_vector_or_image,
+)
 from engine.layers.code import Code, call, number
-from engine.shapes import fmt_shape
 
 
 def _gamma_shape(shape: Shape) -> Shape:
@@ -21,11 +26,7 @@ def _gamma_shape(shape: Shape) -> Shape:
 
 
 def _scale_shape(inputs: list[Shape], p: dict[str, Any]) -> Shape:
-    shape = inputs[0]
-    if len(shape) not in (1, 3):
-        raise ShapeError(f"expects a vector or an image C×H×W but receives {fmt_shape(shape)}",
-                         "insert a Flatten or a Reshape to C×H×W before it")
-    return shape
+    return expect_vector_or_image(inputs[0])
 
 
 def _scale_build(inputs: list[Shape], p: dict[str, Any], out: Shape):
