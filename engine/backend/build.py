@@ -86,10 +86,10 @@ def parse_channel_values(text: str, channels: int, what: str, node: Node) -> lis
 
 
 class Preprocess(nn.Module):
-    """x * scale, then (x - mean) / std per channel: the Input block's own settings."""
+    """The Input block's preprocessing: x * scale, then (x - mean) / std per channel."""
 
-    def __init__(self, shape: tuple[int, ...], scale: float, mean: list[float] | None,
-                 std: list[float] | None) -> None:
+    def __init__(self, shape: tuple[int, ...], scale: float = 1.0,
+                 mean: list[float] | None = None, std: list[float] | None = None) -> None:
         super().__init__()
         self.scale = float(scale)
         view = (1, len(mean or std or [0]), *([1] * (len(shape) - 1)))

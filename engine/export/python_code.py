@@ -25,29 +25,8 @@ from engine.project import Project
 from engine.validate import Analysis, analyze
 
 INDENT = "    "
-
-PREPROCESS_HELPER = '''\
-class Preprocess(nn.Module):
-    """The Input block's preprocessing: x * scale, then (x - mean) / std per channel."""
-
-    def __init__(self, scale=1.0, mean=None, std=None, view=(1, -1, 1, 1)):
-        super().__init__()
-        self.scale = scale
-        for name, values in (("mean", mean), ("std", std)):
-            tensor = None if values is None else torch.tensor(values).view(view)
-            self.register_buffer(name, tensor, persistent=False)
-
-    def forward(self, x):
-        if not torch.is_floating_point(x):
-            x = x.float()
-        if self.scale != 1.0:
-            x = x * self.scale
-        if self.mean is not None:
-            x = x - self.mean
-        if self.std is not None:
-            x = x / self.std
-        return x
-'''
+# The Input block's preprocessing, copied like a Code's helpers: GraphModule's own class.
+PREPROCESS = "engine.backend.build.Preprocess"
 
 LOAD_WEIGHTS = '''\
 def load_weights(model, path):
@@ -177,14 +156,11 @@ def model_class(model: ModelPlan) -> tuple[str, set[str]]:
     pre = _preprocess_args(model)
     pre_attr = ""
     if pre is not None:
-        helpers.add("Preprocess")
+        helpers.add(PREPROCESS)
         pre_attr = _own_name("preprocess", taken)
         lines.append(_preprocess_line(pre_attr, pre))
     lines += _init_lines(model, order)
     lines += _forward_methods(model, order, taken, pre_attr)
-    if "Preprocess" in helpers:
-        helpers.discard("Preprocess")
-        return PREPROCESS_HELPER + "\n\n" + "\n".join(lines) + "\n", helpers
     return "\n".join(lines) + "\n", helpers
 
 
@@ -299,7 +275,7 @@ def _preprocess_args(model: ModelPlan) -> list[str] | None:
         raise ExportError(str(exc), 2) from None
     if pre.identity:
         return None
-    args = []
+    args = ["INPUT_SHAPE"]
     if pre.scale != 1.0:
         args.append(f"scale={_float32(pre.scale)}")
     for name in ("mean", "std"):
@@ -307,9 +283,6 @@ def _preprocess_args(model: ModelPlan) -> list[str] | None:
         if tensor is not None:
             values = ", ".join(_float32(v) for v in tensor.flatten().tolist())
             args.append(f"{name}=[{values}]")
-            view = tuple(tensor.shape)
-    if pre.mean is not None or pre.std is not None:
-        args.append(f"view={view}")
     return args
 
 
