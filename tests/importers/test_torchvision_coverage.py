@@ -67,6 +67,13 @@ def test_every_torchvision_classifier_imports_or_is_refused_clearly():
         assert outcomes[name] == "blocks", (name, outcomes[name])
     for name in ("vit_b_16", "swin_t", "maxvit_t"):
         assert outcomes[name] == "backbone", (name, outcomes[name])
+    # Issue 11's goal: every CNN as editable blocks; only the vision transformers are kept
+    # whole (attention has no block).
+    transformers = ("vit_", "swin_", "maxvit_")
+    kept = {name: outcome for name, outcome in outcomes.items()
+            if outcome != "blocks" and not name.startswith(transformers)}
+    assert kept == {}
+    assert len(outcomes) >= 80
 
 
 def test_vit_refuses_another_input_size_in_one_line(tmp_path):
