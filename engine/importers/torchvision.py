@@ -179,7 +179,9 @@ def _finish_expanded(name: str, model: nn.Module, state: dict[str, Any] | None,
                      converted: fx_import.Converted, input_shape: tuple[int, ...],
                      notes: list[str]) -> Imported:
     graph = converted.graph
-    graph.nodes[graph.by_name("input").id].params.update(input_node_params(input_shape))
+    input_id = graph.by_name("input").id
+    for key, value in input_node_params(input_shape).items():
+        graph.set_param(input_id, key, value)
     analysis = analyze(graph)
     if not analysis.ok:
         listing = "; ".join(str(p) for p in analysis.problems[:3])
